@@ -1,0 +1,545 @@
+/*
+ * config.c - parse, override and validate one configuration generation.
+ *
+ * Settings are described once, in the schema table below: path in the
+ * file, type, field, range and environment variable.  The loader fills
+ * embedded defaults, reads the file (rejecting unknown keys, wrong types
+ * and out-of-range values with file:line), then applies the environment,
+ * which wins.  Nothing here logs secrets: errors name settings, never
+ * their values.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/orc.h"
+#include "common/util.h"
+
+typedef enum {
+    CFG_INT,
+    CFG_BOOL,
+    CFG_STRING,
+    CFG_SECRET, /* a string whose value is never shown; FOO_FILE reads it from a file */
+    CFG_LEVEL,
+    CFG_ENUM,
+    CFG_LISTEN,
+    CFG_WORKERS,
+} cfg_type_t;
+
+typedef struct {
+    const char *path;    /* "server.backlog" */
+    cfg_type_t type;
+    size_t offset;
+    long min, max;       /* CFG_INT range */
+    const char *env;     /* overriding environment variable or NULL */
+    const char *choices; /* CFG_ENUM: "a|b|c" */
+} cfg_item_t;
+
+#define F(field) offsetof(orc_config_t, field)
+#define STRATEGIES "load_balanced|round_robin|random|priority"
+#define POLICIES "max_accuracy|min_cost|min_latency|weighted_composite|round_robin"
+
+static const cfg_item_t schema[] = {
+    {"server.listen", CFG_LISTEN, 0, 0, 0, NULL, NULL},
+    {"server.backlog", CFG_INT, F(backlog), 1, 65535, NULL, NULL},
+    {"server.workers", CFG_WORKERS, F(workers), 1, ORC_WORKERS_MAX, "ORCHESITY_WORKERS", NULL},
+    {"server.worker_connections", CFG_INT, F(worker_connections), 1, 1000000, "WORKER_CONNECTIONS", NULL},
+    {"server.keepalive_timeout", CFG_INT, F(keepalive_timeout), 1, 3600, "KEEPALIVE_TIMEOUT", NULL},
+    {"server.read_timeout", CFG_INT, F(read_timeout), 1, 3600, NULL, NULL},
+    {"server.max_header_size", CFG_INT, F(max_header_size), 1024, 1048576, NULL, NULL},
+    {"server.max_body_size", CFG_INT, F(max_body_size), 1024, 1073741824, NULL, NULL},
+    {"server.shutdown_timeout", CFG_INT, F(shutdown_timeout), 1, 86400, NULL, NULL},
+    {"server.drain_grace", CFG_INT, F(drain_grace), 0, 60000, NULL, NULL},
+    {"server.worker_heartbeat_timeout", CFG_INT, F(heartbeat_timeout), 2, 3600, NULL, NULL},
+    {"server.shm_slots", CFG_INT, F(shm_slots), 0, 1024, NULL, NULL},
+    {"server.user", CFG_STRING, F(user), 0, 0, NULL, NULL},
+    {"log.level", CFG_LEVEL, F(log_level), 0, 0, "LOG_LEVEL", NULL},
+    {"log.error_log", CFG_STRING, F(error_log), 0, 0, "ORCHESITY_ERROR_LOG", NULL},
+    {"log.access_log", CFG_STRING, F(access_log), 0, 0, "ORCHESITY_ACCESS_LOG", NULL},
+    {"log.debug", CFG_BOOL, F(debug), 0, 0, "DEBUG", NULL},
+    {"security.master_key", CFG_SECRET, F(master_key), 0, 0, "SECRET_KEY", NULL},
+    {"database.url", CFG_SECRET, F(database_url), 0, 0, "DATABASE_URL", NULL},
+    {"database.echo", CFG_BOOL, F(database_echo), 0, 0, "DATABASE_ECHO", NULL},
+    {"database.pool_size", CFG_INT, F(db_pool_size), 1, 1000, "DB_POOL_SIZE", NULL},
+    {"database.pool_timeout", CFG_INT, F(db_pool_timeout), 1, 3600, "DB_POOL_TIMEOUT", NULL},
+    {"database.pool_recycle", CFG_INT, F(db_pool_recycle), 1, 86400, "DB_POOL_RECYCLE", NULL},
+    {"database.max_overflow", CFG_INT, F(db_max_overflow), 0, 1000, "DB_MAX_OVERFLOW", NULL},
+    {"cache.redis_url", CFG_SECRET, F(redis_url), 0, 0, "REDIS_URL", NULL},
+    {"cache.redis_db", CFG_INT, F(redis_db), 0, 15, "REDIS_DB", NULL},
+    {"cache.pool_size", CFG_INT, F(redis_pool_size), 1, 1000, "REDIS_POOL_SIZE", NULL},
+    {"cache.max_connections", CFG_INT, F(redis_max_connections), 1, 10000, "REDIS_MAX_CONNECTIONS", NULL},
+    {"cache.expire_seconds", CFG_INT, F(cache_expire_seconds), 1, 31536000, "CACHE_EXPIRE_SECONDS", NULL},
+    {"cache.enabled", CFG_BOOL, F(enable_caching), 0, 0, "ENABLE_CACHING", NULL},
+    {"dwa.routing_strategy", CFG_ENUM, F(routing_strategy), 0, 0, "DWA_ROUTING_STRATEGY", STRATEGIES},
+    {"dwa.selection_policy", CFG_ENUM, F(selection_policy), 0, 0, "DWA_SELECTION_POLICY", POLICIES},
+    {"llm.max_concurrent_requests", CFG_INT, F(max_concurrent_requests), 1, 100000, "MAX_CONCURRENT_REQUESTS", NULL},
+    {"llm.request_timeout", CFG_INT, F(request_timeout), 1, 3600, "REQUEST_TIMEOUT", NULL},
+    {"monitoring.health_check_interval", CFG_INT, F(health_check_interval), 1, 3600, "HEALTH_CHECK_INTERVAL", NULL},
+    {"monitoring.metrics_collection_interval", CFG_INT, F(metrics_collection_interval), 1, 3600, "METRICS_COLLECTION_INTERVAL", NULL},
+};
+
+static void set_defaults(orc_config_t *cfg);
+static int read_file(orc_config_t *cfg, const char *path, char *err, size_t errlen);
+static int apply_env(orc_config_t *cfg, char *err, size_t errlen);
+static int finish(orc_config_t *cfg, char *err, size_t errlen);
+
+static char **field_str(orc_config_t *cfg, const cfg_item_t *it)
+{
+    return (char **)((char *)cfg + it->offset);
+}
+
+static int *field_int(orc_config_t *cfg, const cfg_item_t *it)
+{
+    return (int *)((char *)cfg + it->offset);
+}
+
+static bool *field_bool(orc_config_t *cfg, const cfg_item_t *it)
+{
+    return (bool *)((char *)cfg + it->offset);
+}
+
+static void set_str(char **slot, const char *value)
+{
+    free(*slot);
+    *slot = strdup(value ? value : "");
+    if (*slot == NULL) {
+        fputs("orchesity: out of memory\n", stderr);
+        abort(); /* only reachable at start-up or reload, never on a request */
+    }
+}
+
+int orc_config_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)ORC_MIN(n, ORC_WORKERS_MAX);
+}
+
+static void set_defaults(orc_config_t *cfg)
+{
+    orc_config_parse_listen("0.0.0.0:8000", &cfg->listen[0]);
+    cfg->nlisten = 1;
+    cfg->backlog = 4096;
+    cfg->workers_auto = true;
+    cfg->workers = orc_config_cpu_count();
+    cfg->worker_connections = 1000;
+    cfg->keepalive_timeout = 65;
+    cfg->read_timeout = 60;
+    cfg->max_header_size = 16384;
+    cfg->max_body_size = 1048576;
+    cfg->shutdown_timeout = 30;
+    cfg->drain_grace = 1000;
+    cfg->heartbeat_timeout = 10;
+    cfg->log_level = ORC_LOG_INFO;
+    cfg->db_pool_size = 20;
+    cfg->db_pool_timeout = 30;
+    cfg->db_pool_recycle = 3600;
+    cfg->redis_pool_size = 10;
+    cfg->redis_max_connections = 20;
+    cfg->cache_expire_seconds = 3600;
+    cfg->enable_caching = true;
+    cfg->max_concurrent_requests = 100;
+    cfg->request_timeout = 30;
+    cfg->health_check_interval = 30;
+    cfg->metrics_collection_interval = 60;
+    set_str(&cfg->user, "");
+    set_str(&cfg->error_log, "stderr");
+    set_str(&cfg->access_log, "stdout");
+    set_str(&cfg->master_key, "");
+    set_str(&cfg->database_url, "");
+    set_str(&cfg->redis_url, "");
+    set_str(&cfg->routing_strategy, "load_balanced");
+    set_str(&cfg->selection_policy, "weighted_composite");
+}
+
+/* "0.0.0.0:8000", "*:8000", "[::1]:8000", "127.0.0.1:80", "8000" */
+int orc_config_parse_listen(const char *text, orc_listen_t *out)
+{
+    char host[64] = "0.0.0.0";
+    const char *port_text = text;
+    const char *colon = strrchr(text, ':');
+    memset(out, 0, sizeof(*out));
+    if (strlen(text) >= sizeof(out->text))
+        return ORC_ERR;
+    if (colon != NULL) {
+        size_t hlen = (size_t)(colon - text);
+        const char *h = text;
+        if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+            h++;
+            hlen -= 2;
+        }
+        if (hlen == 0 || hlen >= sizeof(host))
+            return ORC_ERR;
+        memcpy(host, h, hlen);
+        host[hlen] = '\0';
+        if (strcmp(host, "*") == 0)
+            strcpy(host, "0.0.0.0");
+        port_text = colon + 1;
+    }
+    long port;
+    if (orc_parse_int(port_text, 1, 65535, &port) != ORC_OK)
+        return ORC_ERR;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&out->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->addr;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        out->addrlen = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        out->addrlen = sizeof(*v6);
+    } else {
+        return ORC_ERR;
+    }
+    snprintf(out->text, sizeof(out->text), "%s", text);
+    return ORC_OK;
+}
+
+static int fail(char *err, size_t errlen, const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, const config_setting_t *s, const char *fmt, ...)
+{
+    size_t n = 0;
+    if (s != NULL) {
+        const char *file = config_setting_source_file(s);
+        n = (size_t)snprintf(err, errlen, "%s:%d: ", file ? file : "?",
+                             (int)config_setting_source_line(s));
+        n = ORC_MIN(n, errlen - 1);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - n, fmt, ap);
+    va_end(ap);
+    return ORC_ERR;
+}
+
+static const cfg_item_t *schema_find(const char *path)
+{
+    for (size_t i = 0; i < ORC_ARRAY_LEN(schema); i++)
+        if (strcmp(schema[i].path, path) == 0)
+            return &schema[i];
+    return NULL;
+}
+
+static bool schema_has_group(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < ORC_ARRAY_LEN(schema); i++)
+        if (strncmp(schema[i].path, prefix, n) == 0 && schema[i].path[n] == '.')
+            return true;
+    return false;
+}
+
+/* Every setting in the file must be one the schema knows. */
+static int check_unknown(const config_setting_t *group, const char *prefix, char *err, size_t errlen)
+{
+    int n = config_setting_length(group);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+        char path[128];
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", config_setting_name(s));
+        if (config_setting_is_group(s) && schema_has_group(path)) {
+            if (check_unknown(s, path, err, errlen) != ORC_OK)
+                return ORC_ERR;
+        } else if (schema_find(path) == NULL) {
+            return fail(err, errlen, s, "unknown setting '%s'", path);
+        }
+    }
+    return ORC_OK;
+}
+
+static int enum_ok(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    for (const char *p = choices; p && *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, value, n) == 0)
+            return ORC_OK;
+        p = bar ? bar + 1 : NULL;
+    }
+    return ORC_ERR;
+}
+
+static int read_listen(orc_config_t *cfg, const config_setting_t *s, char *err, size_t errlen)
+{
+    int n = config_setting_is_scalar(s) ? 1 : config_setting_length(s);
+    if (config_setting_type(s) != CONFIG_TYPE_STRING && !config_setting_is_aggregate(s))
+        return fail(err, errlen, s, "server.listen must be a string or a list of strings");
+    if (n < 1 || n > ORC_LISTEN_MAX)
+        return fail(err, errlen, s, "server.listen needs 1 to %d addresses", ORC_LISTEN_MAX);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_is_scalar(s) ? s : config_setting_get_elem(s, (unsigned)i);
+        const char *text = config_setting_get_string(e);
+        if (text == NULL || orc_config_parse_listen(text, &cfg->listen[i]) != ORC_OK)
+            return fail(err, errlen, e, "server.listen: '%s' is not ADDRESS:PORT with a numeric address",
+                        text ? text : "(not a string)");
+    }
+    cfg->nlisten = n;
+    return ORC_OK;
+}
+
+static int read_workers(orc_config_t *cfg, const config_setting_t *s, char *err, size_t errlen)
+{
+    if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+        if (strcmp(config_setting_get_string(s), "auto") != 0)
+            return fail(err, errlen, s, "server.workers must be \"auto\" or 1..%d", ORC_WORKERS_MAX);
+        cfg->workers_auto = true;
+        cfg->workers = orc_config_cpu_count();
+        return ORC_OK;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_INT)
+        return fail(err, errlen, s, "server.workers must be \"auto\" or an integer");
+    int v = config_setting_get_int(s);
+    if (v < 1 || v > ORC_WORKERS_MAX)
+        return fail(err, errlen, s, "server.workers must be \"auto\" or 1..%d", ORC_WORKERS_MAX);
+    cfg->workers_auto = false;
+    cfg->workers = v;
+    return ORC_OK;
+}
+
+static int read_item(orc_config_t *cfg, const cfg_item_t *it, const config_setting_t *s, char *err,
+                     size_t errlen)
+{
+    int type = config_setting_type(s);
+    switch (it->type) {
+    case CFG_LISTEN:
+        return read_listen(cfg, s, err, errlen);
+    case CFG_WORKERS:
+        return read_workers(cfg, s, err, errlen);
+    case CFG_INT: {
+        if (type != CONFIG_TYPE_INT)
+            return fail(err, errlen, s, "%s must be an integer", it->path);
+        long v = config_setting_get_int(s);
+        if (v < it->min || v > it->max)
+            return fail(err, errlen, s, "%s must be %ld..%ld", it->path, it->min, it->max);
+        *field_int(cfg, it) = (int)v;
+        return ORC_OK;
+    }
+    case CFG_BOOL:
+        if (type != CONFIG_TYPE_BOOL)
+            return fail(err, errlen, s, "%s must be true or false", it->path);
+        *field_bool(cfg, it) = config_setting_get_bool(s);
+        return ORC_OK;
+    default:
+        break;
+    }
+    if (type != CONFIG_TYPE_STRING)
+        return fail(err, errlen, s, "%s must be a string", it->path);
+    const char *v = config_setting_get_string(s);
+    if (it->type == CFG_LEVEL) {
+        orc_log_level_t level;
+        if (orc_log_level_parse(v, &level) != ORC_OK)
+            return fail(err, errlen, s, "%s: unknown level '%s'", it->path, v);
+        *field_int(cfg, it) = (int)level;
+        return ORC_OK;
+    }
+    if (it->type == CFG_ENUM && enum_ok(it->choices, v) != ORC_OK)
+        return fail(err, errlen, s, "%s must be one of %s", it->path, it->choices);
+    set_str(field_str(cfg, it), v);
+    return ORC_OK;
+}
+
+static int read_file(orc_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    config_t lc;
+    config_init(&lc);
+    int rc = ORC_ERR;
+    if (config_read_file(&lc, path) != CONFIG_TRUE) {
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        else
+            snprintf(err, errlen, "%s:%d: %s", config_error_file(&lc) ? config_error_file(&lc) : path,
+                     config_error_line(&lc), config_error_text(&lc));
+        goto out;
+    }
+    if (check_unknown(config_root_setting(&lc), "", err, errlen) != ORC_OK)
+        goto out;
+    for (size_t i = 0; i < ORC_ARRAY_LEN(schema); i++) {
+        const config_setting_t *s = config_lookup(&lc, schema[i].path);
+        if (s != NULL && read_item(cfg, &schema[i], s, err, errlen) != ORC_OK)
+            goto out;
+    }
+    rc = ORC_OK;
+out:
+    config_destroy(&lc);
+    return rc;
+}
+
+/* FOO_FILE=/run/secrets/foo: the value is the file's first line. */
+static int read_secret_file(const char *var, const char *file, char **slot, char *err, size_t errlen)
+{
+    FILE *f = fopen(file, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "environment %s_FILE: cannot read %s: %s", var, file, strerror(errno));
+        return ORC_ERR;
+    }
+    char buf[4096] = "";
+    if (fgets(buf, sizeof(buf), f) == NULL)
+        buf[0] = '\0';
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    set_str(slot, buf);
+    return ORC_OK;
+}
+
+static int env_item(orc_config_t *cfg, const cfg_item_t *it, const char *v, char *err, size_t errlen)
+{
+    long n;
+    bool b;
+    orc_log_level_t level;
+    switch (it->type) {
+    case CFG_INT:
+    case CFG_WORKERS:
+        if (it->type == CFG_WORKERS && strcmp(v, "auto") == 0) {
+            cfg->workers_auto = true;
+            cfg->workers = orc_config_cpu_count();
+            return ORC_OK;
+        }
+        if (orc_parse_int(v, it->min, it->max, &n) != ORC_OK)
+            break;
+        *field_int(cfg, it) = (int)n;
+        if (it->type == CFG_WORKERS)
+            cfg->workers_auto = false;
+        return ORC_OK;
+    case CFG_BOOL:
+        if (orc_parse_bool(v, &b) != ORC_OK)
+            break;
+        *field_bool(cfg, it) = b;
+        return ORC_OK;
+    case CFG_LEVEL:
+        if (orc_log_level_parse(v, &level) != ORC_OK)
+            break;
+        cfg->log_level = level;
+        return ORC_OK;
+    case CFG_ENUM:
+        if (enum_ok(it->choices, v) != ORC_OK)
+            break;
+        /* fall through */
+    default:
+        set_str(field_str(cfg, it), v);
+        return ORC_OK;
+    }
+    if (it->type == CFG_INT || it->type == CFG_WORKERS)
+        snprintf(err, errlen, "environment %s: must be an integer %ld..%ld%s", it->env, it->min,
+                 it->max, it->type == CFG_WORKERS ? " or auto" : "");
+    else if (it->type == CFG_ENUM)
+        snprintf(err, errlen, "environment %s: must be one of %s", it->env, it->choices);
+    else
+        snprintf(err, errlen, "environment %s: invalid value", it->env);
+    return ORC_ERR;
+}
+
+static int apply_host_port(orc_config_t *cfg, char *err, size_t errlen)
+{
+    const char *host = getenv("HOST");
+    const char *port = getenv("PORT");
+    if ((host == NULL || !*host) && (port == NULL || !*port))
+        return ORC_OK;
+    char first[80], text[96];
+    snprintf(first, sizeof(first), "%s", cfg->listen[0].text);
+    char *colon = strrchr(first, ':');
+    const char *old_port = colon ? colon + 1 : first;
+    if (colon)
+        *colon = '\0';
+    const char *old_host = colon ? first : "0.0.0.0";
+    const char *h = (host && *host) ? host : old_host;
+    bool v6 = strchr(h, ':') != NULL && h[0] != '[';
+    snprintf(text, sizeof(text), v6 ? "[%s]:%s" : "%s:%s", h, (port && *port) ? port : old_port);
+    if (orc_config_parse_listen(text, &cfg->listen[0]) != ORC_OK) {
+        snprintf(err, errlen, "environment HOST/PORT: '%s' is not a numeric address and a port 1..65535", text);
+        return ORC_ERR;
+    }
+    cfg->nlisten = 1;
+    return ORC_OK;
+}
+
+static int apply_env(orc_config_t *cfg, char *err, size_t errlen)
+{
+    bool level_from_env = getenv("LOG_LEVEL") != NULL;
+    for (size_t i = 0; i < ORC_ARRAY_LEN(schema); i++) {
+        const cfg_item_t *it = &schema[i];
+        if (it->env == NULL)
+            continue;
+        char file_var[96];
+        snprintf(file_var, sizeof(file_var), "%s_FILE", it->env);
+        const char *file = it->type == CFG_SECRET ? getenv(file_var) : NULL;
+        const char *v = getenv(it->env);
+        if (file && *file && read_secret_file(it->env, file, field_str(cfg, it), err, errlen) != ORC_OK)
+            return ORC_ERR;
+        if (v && *v && !(file && *file) && env_item(cfg, it, v, err, errlen) != ORC_OK)
+            return ORC_ERR;
+    }
+    const char *legacy = getenv("ROUTING_STRATEGY");
+    if (legacy && *legacy && getenv("DWA_ROUTING_STRATEGY") == NULL)
+        if (env_item(cfg, schema_find("dwa.routing_strategy"), legacy, err, errlen) != ORC_OK)
+            return ORC_ERR;
+    if (cfg->debug && !level_from_env)
+        cfg->log_level = ORC_LOG_DEBUG;
+    return apply_host_port(cfg, err, errlen);
+}
+
+static int finish(orc_config_t *cfg, char *err, size_t errlen)
+{
+    if (cfg->shm_slots != 0 && cfg->shm_slots < 2 * cfg->workers) {
+        snprintf(err, errlen, "server.shm_slots (%d) must be 0 (auto) or at least twice server.workers (%d)",
+                 cfg->shm_slots, cfg->workers);
+        return ORC_ERR;
+    }
+    if (cfg->shm_slots == 0)
+        cfg->shm_slots = ORC_MAX(16, 4 * cfg->workers);
+    return ORC_OK;
+}
+
+orc_config_t *orc_config_load(const char *path, char *err, size_t errlen)
+{
+    orc_config_t *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    set_defaults(cfg);
+    if (path != NULL) {
+        cfg->path = strdup(path);
+        if (read_file(cfg, path, err, errlen) != ORC_OK)
+            goto fail;
+    }
+    if (apply_env(cfg, err, errlen) != ORC_OK || finish(cfg, err, errlen) != ORC_OK)
+        goto fail;
+    return cfg;
+fail:
+    orc_config_free(cfg);
+    return NULL;
+}
+
+void orc_config_free(orc_config_t *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < ORC_ARRAY_LEN(schema); i++)
+        if (schema[i].type == CFG_STRING || schema[i].type == CFG_SECRET || schema[i].type == CFG_ENUM)
+            free(*field_str(cfg, &schema[i]));
+    free(cfg->path);
+    free(cfg);
+}
+
+void orc_config_keep_fixed(orc_config_t *next, const orc_config_t *current)
+{
+    if (next->shm_slots != current->shm_slots) {
+        orc_log_warn("server.shm_slots cannot change while running: keeping %d", current->shm_slots);
+        next->shm_slots = current->shm_slots;
+    }
+    if (strcmp(next->user, current->user) != 0) {
+        orc_log_warn("server.user cannot change while running: keeping \"%s\"", current->user);
+        set_str(&next->user, current->user);
+    }
+}

@@ -1,0 +1,111 @@
+/*
+ * shm.h - layout of the one shared-memory segment.
+ *
+ * Made by the master before the first fork; it survives reloads.  Each
+ * worker owns one cache-line-aligned slot and is its only writer.  The
+ * master is the only writer of the header and of the retired totals,
+ * into which it folds a dead worker's counters under a sequence counter
+ * so readers never see a total go backwards.  There is no lock anywhere:
+ * a process killed at any instruction cannot wedge the others.
+ */
+#ifndef ORC_SHM_H
+#define ORC_SHM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ORC_SHM_MAGIC 0x3130484d5343524fULL /* "ORCSHM01" */
+#define ORC_SHM_LAYOUT 1
+#define ORC_ROUTES_MAX 48
+#define ORC_STATUS_MAX 24
+
+/* Response status codes counted one by one; the rest are "other". */
+#define ORC_STATUS_CODES                                                                      \
+    200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, \
+        500, 501, 502, 503, 504
+
+/* Request latency histogram upper bounds in microseconds (+Inf is implicit). */
+#define ORC_LATENCY_BOUNDS_US                                                                  \
+    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, \
+        5000000, 10000000, 30000000, 60000000
+#define ORC_LATENCY_BUCKETS 17
+
+typedef enum {
+    ORC_SLOT_FREE = 0,
+    ORC_SLOT_STARTING,
+    ORC_SLOT_SERVING,
+    ORC_SLOT_DRAINING,
+} orc_slot_state_t;
+
+typedef enum {
+    ORC_MASTER_STARTING = 0,
+    ORC_MASTER_RUNNING,
+    ORC_MASTER_RELOADING,
+    ORC_MASTER_STOPPING,
+} orc_master_state_t;
+
+/* Monotonic counters: only ever added to.  Summed across slots by readers. */
+typedef struct {
+    _Atomic uint64_t requests[ORC_ROUTES_MAX][ORC_STATUS_MAX];
+    _Atomic uint64_t latency_bucket[ORC_LATENCY_BUCKETS];
+    _Atomic uint64_t latency_sum_us;
+    _Atomic uint64_t latency_count;
+    _Atomic uint64_t bytes_out;
+    _Atomic uint64_t shed;        /* requests refused with 503 above worker_connections */
+    _Atomic uint64_t bad_requests; /* rejected by the HTTP parser before routing */
+} orc_counters_t;
+
+#define ORC_COUNTERS_WORDS (sizeof(orc_counters_t) / sizeof(uint64_t))
+
+typedef struct {
+    _Atomic int32_t pid;
+    _Atomic uint32_t state;
+    _Atomic uint32_t generation;
+    _Atomic uint32_t index; /* worker number within its generation */
+    _Atomic uint64_t started_wall_ms;
+    _Atomic uint64_t heartbeat_ms; /* CLOCK_MONOTONIC */
+    _Atomic int64_t inflight;
+    _Atomic uint64_t rss_kb;
+    _Atomic uint64_t served; /* requests completed, any route */
+    orc_counters_t counters;
+} __attribute__((aligned(64))) orc_slot_t;
+
+typedef struct {
+    uint64_t magic;
+    uint32_t layout_version;
+    uint32_t nslots;
+    uint64_t size;
+    uint32_t nproviders;
+    _Atomic int32_t master_pid;
+    _Atomic uint32_t master_state;
+    _Atomic uint32_t generation;
+    _Atomic uint64_t started_wall_ms;
+    _Atomic uint64_t worker_restarts;
+    _Atomic uint64_t reloads;
+    _Atomic uint64_t reload_failures;
+    _Atomic uint32_t fold_seq; /* odd while the master folds a slot */
+    orc_counters_t retired;
+    orc_slot_t slots[] __attribute__((aligned(64)));
+} orc_shm_t;
+
+orc_shm_t *orc_shm_create(uint32_t nslots);
+void orc_shm_destroy(orc_shm_t *shm);
+int orc_shm_valid(const orc_shm_t *shm);
+
+int orc_shm_slot_claim(orc_shm_t *shm, uint32_t generation, uint32_t index);
+void orc_shm_slot_retire(orc_shm_t *shm, int slot);
+void orc_shm_sum(const orc_shm_t *shm, orc_counters_t *out);
+
+int orc_shm_status_index(int status);
+int orc_shm_status_code(int index); /* 0 for "other" */
+int orc_shm_latency_bucket(uint64_t us);
+uint64_t orc_shm_latency_bound_us(int bucket); /* UINT64_MAX for +Inf */
+
+static inline void orc_counter_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+#endif

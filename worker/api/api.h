@@ -1,0 +1,18 @@
+/*
+ * api.h - the route handlers, one file per route family.
+ */
+#ifndef ORC_API_H
+#define ORC_API_H
+
+#include "worker/http.h"
+
+void orc_api_root(orc_req_t *rq);
+void orc_api_health(orc_req_t *rq);
+void orc_api_health_live(orc_req_t *rq);
+void orc_api_health_ready(orc_req_t *rq);
+void orc_api_health_detailed(orc_req_t *rq);
+void orc_api_health_service(orc_req_t *rq);
+void orc_api_metrics(orc_req_t *rq);
+void orc_api_admin_config(orc_req_t *rq);
+
+#endif

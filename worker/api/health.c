@@ -1,0 +1,295 @@
+/*
+ * health.c - /api/health and its sub-routes, and the root document.
+ *
+ * Overall status: "unhealthy" (503) when this worker is draining or no
+ * worker serves; "degraded" when a configured service is down, workers
+ * are missing or no LLM provider is configured; else "healthy".
+ * Services that are not configured report {"status": "disabled"}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/orc.h"
+#include "common/util.h"
+#include "worker/api/api.h"
+#include "worker/probe.h"
+#include "worker/sysinfo.h"
+#include "worker/worker.h"
+
+typedef json_object *(*service_fn)(orc_worker_t *w);
+
+static const char *provider_names[] = {"openai", "anthropic", "gemini", "grok"};
+static const char *provider_env[] = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GROK_API_KEY"};
+
+static bool provider_configured(size_t i)
+{
+    char file_var[64];
+    const char *v = getenv(provider_env[i]);
+    snprintf(file_var, sizeof(file_var), "%s_FILE", provider_env[i]);
+    const char *f = getenv(file_var);
+    return (v && *v) || (f && *f);
+}
+
+static int configured_providers(void)
+{
+    int n = 0;
+    for (size_t i = 0; i < ORC_ARRAY_LEN(provider_names); i++)
+        n += provider_configured(i);
+    return n;
+}
+
+static json_object *status_only(const char *status)
+{
+    json_object *o = json_object_new_object();
+    orc_json_add_str(o, "status", status);
+    return o;
+}
+
+static void count_workers(const orc_shm_t *shm, int *serving, int *draining)
+{
+    *serving = *draining = 0;
+    for (uint32_t i = 0; i < shm->nslots; i++) {
+        uint32_t st = atomic_load_explicit(&shm->slots[i].state, memory_order_relaxed);
+        *serving += st == ORC_SLOT_SERVING;
+        *draining += st == ORC_SLOT_DRAINING;
+    }
+}
+
+static json_object *svc_workers(orc_worker_t *w)
+{
+    int serving, draining;
+    count_workers(w->shm, &serving, &draining);
+    const char *st = serving == 0 ? "unhealthy" : serving < w->cfg->workers ? "degraded" : "healthy";
+    json_object *o = status_only(st);
+    orc_json_add_int(o, "serving", serving);
+    orc_json_add_int(o, "draining", draining);
+    orc_json_add_int(o, "configured", w->cfg->workers);
+    orc_json_add_int(o, "restarts", (int64_t)atomic_load(&w->shm->worker_restarts));
+    orc_json_add_int(o, "generation", atomic_load(&w->shm->generation));
+    return o;
+}
+
+static json_object *probe_service(const orc_probe_t *p)
+{
+    if (p == NULL)
+        return status_only("disabled");
+    const char *error = NULL;
+    json_object *o = status_only(orc_probe_status(p, &error));
+    if (error != NULL)
+        orc_json_add_str(o, "error", error);
+    return o;
+}
+
+static json_object *svc_database(orc_worker_t *w)
+{
+    return probe_service(w->probe_db);
+}
+
+static json_object *svc_cache(orc_worker_t *w)
+{
+    json_object *o = probe_service(w->probe_cache);
+    if (w->probe_cache != NULL)
+        orc_json_add_bool(o, "enabled", w->cfg->enable_caching);
+    return o;
+}
+
+static json_object *svc_dwa(orc_worker_t *w)
+{
+    int active = configured_providers();
+    json_object *o = status_only(active > 0 ? "healthy" : "degraded");
+    orc_json_add_int(o, "active_providers", active);
+    orc_json_add_int(o, "total_providers", (int64_t)ORC_ARRAY_LEN(provider_names));
+    orc_json_add_str(o, "selection_policy", w->cfg->selection_policy);
+    orc_json_add_str(o, "routing_strategy", w->cfg->routing_strategy);
+    if (active == 0)
+        orc_json_add_str(o, "detail", "no LLM provider key is configured");
+    return o;
+}
+
+static json_object *svc_llm_providers(orc_worker_t *w)
+{
+    (void)w;
+    json_object *list = json_object_new_array();
+    for (size_t i = 0; i < ORC_ARRAY_LEN(provider_names); i++) {
+        json_object *p = json_object_new_object();
+        bool on = provider_configured(i);
+        orc_json_add_str(p, "provider", provider_names[i]);
+        orc_json_add_bool(p, "configured", on);
+        orc_json_add_str(p, "status", on ? "configured" : "not_configured");
+        json_object_array_add(list, p);
+    }
+    return list;
+}
+
+static json_object *svc_cpu(orc_worker_t *w)
+{
+    double pct = orc_sysinfo_cpu_percent(w->sys);
+    json_object *o = status_only(pct > 95.0 ? "degraded" : "healthy");
+    orc_json_add_double(o, "usage_percent", pct);
+    orc_json_add_int(o, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
+    return o;
+}
+
+static json_object *svc_memory(orc_worker_t *w)
+{
+    (void)w;
+    uint64_t total, avail;
+    if (orc_sysinfo_memory(&total, &avail) != ORC_OK)
+        return status_only("unknown");
+    double used = 100.0 * (double)(total - avail) / (double)total;
+    json_object *o = status_only(used > 95.0 ? "degraded" : "healthy");
+    orc_json_add_double(o, "usage_percent", used);
+    orc_json_add_int(o, "available_mb", (int64_t)(avail / 1024));
+    return o;
+}
+
+static const struct {
+    const char *name;
+    service_fn fn;
+} services[] = {
+    {"workers", svc_workers}, {"database", svc_database}, {"cache", svc_cache},
+    {"dwa", svc_dwa},         {"llm_providers", svc_llm_providers}, {"cpu", svc_cpu},
+    {"memory", svc_memory},
+};
+
+static const char *service_status(json_object *svc)
+{
+    json_object *st;
+    if (!json_object_is_type(svc, json_type_object) || !json_object_object_get_ex(svc, "status", &st))
+        return "healthy";
+    return json_object_get_string(st);
+}
+
+/* Folds one service's status into the overall one. */
+static const char *worse(const char *overall, const char *name, const char *st)
+{
+    if (strcmp(st, "unhealthy") == 0 && strcmp(name, "workers") == 0)
+        return "unhealthy";
+    if ((strcmp(st, "unhealthy") == 0 || strcmp(st, "degraded") == 0) && strcmp(overall, "unhealthy") != 0)
+        return "degraded";
+    return overall;
+}
+
+static json_object *health_document(orc_worker_t *w, const char **overall)
+{
+    char ts[32];
+    json_object *o = json_object_new_object(), *svcs = json_object_new_object();
+    *overall = w->draining ? "unhealthy" : "healthy";
+    for (size_t i = 0; i < ORC_ARRAY_LEN(services); i++) {
+        json_object *svc = services[i].fn(w);
+        *overall = worse(*overall, services[i].name, service_status(svc));
+        json_object_object_add(svcs, services[i].name, svc);
+    }
+    uint64_t now = orc_wall_ms();
+    orc_iso8601(ts, sizeof(ts), now);
+    orc_json_add_str(o, "status", *overall);
+    orc_json_add_str(o, "timestamp", ts);
+    orc_json_add_str(o, "version", ORC_VERSION);
+    orc_json_add_double(o, "uptime", (double)(now - atomic_load(&w->shm->started_wall_ms)) / 1000.0);
+    json_object_object_add(o, "services", svcs);
+    return o;
+}
+
+void orc_api_health(orc_req_t *rq)
+{
+    const char *overall;
+    json_object *o = health_document(rq->worker, &overall);
+    orc_http_reply_json(rq, strcmp(overall, "unhealthy") == 0 ? 503 : 200, o);
+}
+
+void orc_api_health_live(orc_req_t *rq)
+{
+    char ts[32];
+    orc_iso8601(ts, sizeof(ts), orc_wall_ms());
+    json_object *o = status_only("alive");
+    orc_json_add_str(o, "timestamp", ts);
+    orc_http_reply_json(rq, 200, o);
+}
+
+void orc_api_health_ready(orc_req_t *rq)
+{
+    orc_worker_t *w = rq->worker;
+    uint32_t ms = atomic_load(&w->shm->master_state);
+    const char *why = w->draining ? "draining" : ms == ORC_MASTER_STARTING ? "starting"
+                                                : ms == ORC_MASTER_STOPPING ? "stopping" : NULL;
+    if (why == NULL) {
+        orc_http_reply_json(rq, 200, status_only("ready"));
+        return;
+    }
+    json_object *o = status_only("not_ready");
+    orc_json_add_str(o, "reason", why);
+    orc_http_reply_json(rq, 503, o);
+}
+
+static json_object *worker_entry(const orc_slot_t *s, uint64_t now_wall, uint64_t now_mono)
+{
+    static const char *states[] = {"free", "starting", "serving", "draining"};
+    json_object *o = json_object_new_object();
+    uint32_t st = atomic_load(&s->state);
+    orc_json_add_int(o, "pid", atomic_load(&s->pid));
+    orc_json_add_int(o, "worker", atomic_load(&s->index));
+    orc_json_add_int(o, "generation", atomic_load(&s->generation));
+    orc_json_add_str(o, "state", st < ORC_ARRAY_LEN(states) ? states[st] : "?");
+    orc_json_add_double(o, "uptime", (double)(now_wall - atomic_load(&s->started_wall_ms)) / 1000.0);
+    orc_json_add_int(o, "requests_served", (int64_t)atomic_load(&s->served));
+    orc_json_add_int(o, "in_flight", atomic_load(&s->inflight));
+    orc_json_add_int(o, "rss_bytes", (int64_t)atomic_load(&s->rss_kb) * 1024);
+    orc_json_add_double(o, "heartbeat_age", (double)(now_mono - atomic_load(&s->heartbeat_ms)) / 1000.0);
+    return o;
+}
+
+void orc_api_health_detailed(orc_req_t *rq)
+{
+    orc_worker_t *w = rq->worker;
+    const char *overall;
+    json_object *o = health_document(w, &overall);
+    json_object *workers = json_object_new_array();
+    uint64_t now_wall = orc_wall_ms(), now_mono = orc_now_ms();
+    for (uint32_t i = 0; i < w->shm->nslots; i++)
+        if (atomic_load(&w->shm->slots[i].state) != ORC_SLOT_FREE)
+            json_object_array_add(workers, worker_entry(&w->shm->slots[i], now_wall, now_mono));
+    json_object *master = json_object_new_object();
+    orc_json_add_int(master, "pid", atomic_load(&w->shm->master_pid));
+    orc_json_add_int(master, "generation", atomic_load(&w->shm->generation));
+    orc_json_add_int(master, "reloads", (int64_t)atomic_load(&w->shm->reloads));
+    orc_json_add_int(master, "reload_failures", (int64_t)atomic_load(&w->shm->reload_failures));
+    orc_json_add_int(master, "worker_restarts", (int64_t)atomic_load(&w->shm->worker_restarts));
+    json_object_object_add(o, "master", master);
+    json_object_object_add(o, "workers", workers);
+    json_object *me = json_object_new_object();
+    orc_json_add_int(me, "pid", getpid());
+    orc_json_add_int(me, "worker", w->index);
+    orc_json_add_int(me, "generation", w->generation);
+    json_object_object_add(o, "served_by", me);
+    orc_http_reply_json(rq, strcmp(overall, "unhealthy") == 0 ? 503 : 200, o);
+}
+
+void orc_api_health_service(orc_req_t *rq)
+{
+    const char *name = rq->match.params[0];
+    for (size_t i = 0; i < ORC_ARRAY_LEN(services); i++) {
+        if (strcmp(services[i].name, name) != 0)
+            continue;
+        json_object *o = json_object_new_object();
+        orc_json_add_str(o, "service", name);
+        json_object_object_add(o, "health", services[i].fn(rq->worker));
+        orc_http_reply_json(rq, 200, o);
+        return;
+    }
+    orc_http_error(rq, 404, "SERVICE_NOT_FOUND",
+                   "unknown service '%.64s' (known: workers, database, cache, dwa, llm_providers, cpu, memory)",
+                   name);
+}
+
+void orc_api_root(orc_req_t *rq)
+{
+    json_object *o = json_object_new_object();
+    orc_json_add_str(o, "name", "Orchesity");
+    orc_json_add_str(o, "version", ORC_VERSION);
+    orc_json_add_str(o, "health", "/api/health");
+    orc_json_add_str(o, "metrics", "/metrics");
+    orc_http_reply_json(rq, 200, o);
+}

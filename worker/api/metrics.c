@@ -1,0 +1,122 @@
+/*
+ * metrics.c - GET /metrics in the Prometheus text format (version 0.0.4),
+ * built from the shared-memory counters of every worker plus the retired
+ * totals, so the numbers are fleet-wide and never go backwards.
+ */
+#include <event2/buffer.h>
+#include <stdlib.h>
+
+#include "common/orc.h"
+#include "common/shm.h"
+#include "common/util.h"
+#include "worker/api/api.h"
+#include "worker/worker.h"
+
+static void help(struct evbuffer *b, const char *name, const char *type, const char *text)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+static void requests(struct evbuffer *b, const orc_counters_t *c)
+{
+    size_t nroutes;
+    const orc_route_t *routes = orc_http_routes(&nroutes);
+    help(b, "orchesity_http_requests_total", "counter", "HTTP requests answered, by route and status code.");
+    for (size_t r = 0; r < nroutes; r++) {
+        for (int s = 0; s < ORC_STATUS_MAX; s++) {
+            uint64_t v = c->requests[r][s];
+            if (v == 0)
+                continue;
+            int code = orc_shm_status_code(s);
+            if (code)
+                evbuffer_add_printf(b, "orchesity_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
+                                    routes[r].name, code, (unsigned long long)v);
+            else
+                evbuffer_add_printf(b, "orchesity_http_requests_total{route=\"%s\",code=\"other\"} %llu\n",
+                                    routes[r].name, (unsigned long long)v);
+        }
+    }
+}
+
+static void latency(struct evbuffer *b, const orc_counters_t *c)
+{
+    const char *name = "orchesity_http_request_duration_seconds";
+    help(b, name, "histogram", "Time from request parsed to response queued.");
+    uint64_t cumulative = 0;
+    for (int i = 0; i < ORC_LATENCY_BUCKETS; i++) {
+        cumulative += c->latency_bucket[i];
+        uint64_t bound = orc_shm_latency_bound_us(i);
+        if (bound == UINT64_MAX)
+            evbuffer_add_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
+        else
+            evbuffer_add_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bound / 1e6,
+                                (unsigned long long)cumulative);
+    }
+    evbuffer_add_printf(b, "%s_sum %.6f\n%s_count %llu\n", name, (double)c->latency_sum_us / 1e6, name,
+                        (unsigned long long)c->latency_count);
+}
+
+static void counter(struct evbuffer *b, const char *name, const char *text, uint64_t v)
+{
+    help(b, name, "counter", text);
+    evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void workers(struct evbuffer *b, const orc_shm_t *shm)
+{
+    static const char *states[] = {"free", "starting", "serving", "draining"};
+    int count[4] = {0};
+    int64_t inflight = 0;
+    help(b, "orchesity_worker_resident_memory_bytes", "gauge", "Resident set size of each worker.");
+    for (uint32_t i = 0; i < shm->nslots; i++) {
+        const orc_slot_t *s = &shm->slots[i];
+        uint32_t st = atomic_load(&s->state);
+        if (st >= ORC_ARRAY_LEN(states) || st == ORC_SLOT_FREE)
+            continue;
+        count[st]++;
+        inflight += atomic_load(&s->inflight);
+        evbuffer_add_printf(b, "orchesity_worker_resident_memory_bytes{worker=\"%u\",generation=\"%u\"} %llu\n",
+                            atomic_load(&s->index), atomic_load(&s->generation),
+                            (unsigned long long)atomic_load(&s->rss_kb) * 1024ull);
+    }
+    help(b, "orchesity_workers", "gauge", "Worker processes by state.");
+    for (size_t st = 1; st < ORC_ARRAY_LEN(states); st++)
+        evbuffer_add_printf(b, "orchesity_workers{state=\"%s\"} %d\n", states[st], count[st]);
+    help(b, "orchesity_http_requests_in_flight", "gauge", "Requests being handled now.");
+    evbuffer_add_printf(b, "orchesity_http_requests_in_flight %lld\n", (long long)inflight);
+}
+
+void orc_api_metrics(orc_req_t *rq)
+{
+    const orc_shm_t *shm = rq->worker->shm;
+    orc_counters_t *c = malloc(sizeof(*c));
+    struct evbuffer *b = evbuffer_new();
+    if (c == NULL || b == NULL) {
+        free(c);
+        if (b)
+            evbuffer_free(b);
+        orc_http_error(rq, 503, "OUT_OF_MEMORY", "cannot build the metrics page now");
+        return;
+    }
+    orc_shm_sum(shm, c);
+    help(b, "orchesity_build_info", "gauge", "Version of the running gateway.");
+    evbuffer_add_printf(b, "orchesity_build_info{version=\"%s\"} 1\n", ORC_VERSION);
+    help(b, "orchesity_uptime_seconds", "gauge", "Seconds since the master started.");
+    evbuffer_add_printf(b, "orchesity_uptime_seconds %.3f\n",
+                        (double)(orc_wall_ms() - atomic_load(&shm->started_wall_ms)) / 1000.0);
+    requests(b, c);
+    latency(b, c);
+    counter(b, "orchesity_http_response_bytes_total", "Response body bytes sent.", c->bytes_out);
+    counter(b, "orchesity_http_requests_shed_total", "Requests refused with 503 above worker_connections.", c->shed);
+    counter(b, "orchesity_http_bad_requests_total", "Requests the HTTP parser rejected.", c->bad_requests);
+    counter(b, "orchesity_worker_restarts_total", "Workers replaced after a crash or a hang.",
+            atomic_load(&shm->worker_restarts));
+    counter(b, "orchesity_reloads_total", "Successful configuration reloads.", atomic_load(&shm->reloads));
+    counter(b, "orchesity_reload_failures_total", "Reloads refused (invalid configuration, workers not ready).",
+            atomic_load(&shm->reload_failures));
+    help(b, "orchesity_generation", "gauge", "Configuration generation now serving.");
+    evbuffer_add_printf(b, "orchesity_generation %u\n", atomic_load(&shm->generation));
+    workers(b, shm);
+    free(c);
+    orc_http_reply_buffer(rq, 200, "text/plain; version=0.0.4; charset=utf-8", b);
+}

@@ -1,0 +1,28 @@
+/*
+ * routes.c - the route table: method, path pattern, handler, metrics
+ * label, admin flag.  Entries 0 and 1 only name the metrics of requests
+ * that never reached a handler.
+ */
+#include "common/orc.h"
+#include "common/shm.h"
+#include "worker/api/api.h"
+
+#define GET ORC_METHOD_GET | ORC_METHOD_HEAD
+#define POST ORC_METHOD_POST
+
+const orc_route_t orc_api_routes[] = {
+    [ORC_ROUTE_UNMATCHED] = {0, NULL, NULL, "unmatched", false},
+    [ORC_ROUTE_PROTOCOL] = {0, NULL, NULL, "protocol_error", false},
+    {GET, "/", orc_api_root, "root", false},
+    {GET, "/api/health", orc_api_health, "health", false},
+    {GET, "/api/health/live", orc_api_health_live, "health_live", false},
+    {GET, "/api/health/ready", orc_api_health_ready, "health_ready", false},
+    {GET, "/api/health/detailed", orc_api_health_detailed, "health_detailed", false},
+    {GET, "/api/health/service/{name}", orc_api_health_service, "health_service", false},
+    {GET, "/metrics", orc_api_metrics, "metrics", false},
+    {GET, "/api/admin/config", orc_api_admin_config, "admin_config", true},
+};
+
+const size_t orc_api_nroutes = ORC_ARRAY_LEN(orc_api_routes);
+
+_Static_assert(ORC_ARRAY_LEN(orc_api_routes) <= ORC_ROUTES_MAX, "raise ORC_ROUTES_MAX");

@@ -1,0 +1,55 @@
+/*
+ * http.h - the worker's HTTP server: evhttp on the inherited listening
+ * sockets, one request context per request, replies and errors in the
+ * documented formats, metrics and the access log.
+ *
+ * A request context is allocated when evhttp hands us a request and freed
+ * by orc_http_reply*, which also does the accounting: exactly once per
+ * request.
+ */
+#ifndef ORC_HTTP_H
+#define ORC_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/util.h"
+#include "worker/router.h"
+
+struct evhttp_request;
+struct json_object;
+typedef struct orc_worker_s orc_worker_t;
+
+typedef struct orc_http_s orc_http_t;
+
+typedef struct orc_req_s {
+    struct evhttp_request *req;
+    orc_worker_t *worker;
+    uint64_t start_us;
+    int route;
+    unsigned method;
+    const char *path; /* decoded path, owned by the context */
+    const char *query; /* raw query string or NULL */
+    char id[ORC_REQUEST_ID_SIZE];
+    orc_route_match_t match;
+    char *path_buf;
+} orc_req_t;
+
+orc_http_t *orc_http_new(orc_worker_t *w, const int *fds, int nfds);
+void orc_http_free(orc_http_t *h);
+void orc_http_stop_accepting(orc_http_t *h);
+int64_t orc_http_inflight(const orc_http_t *h);
+
+const orc_route_t *orc_http_routes(size_t *n);
+
+/* Replies; each one finishes and frees RQ. */
+void orc_http_reply_json(orc_req_t *rq, int status, struct json_object *body); /* takes body */
+struct evbuffer;
+void orc_http_reply_buffer(orc_req_t *rq, int status, const char *content_type, struct evbuffer *body); /* takes body */
+void orc_http_reply_text(orc_req_t *rq, int status, const char *content_type, const char *body, size_t len);
+void orc_http_error(orc_req_t *rq, int status, const char *error_code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+const char *orc_http_query_get(orc_req_t *rq, const char *key, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * worker.c - one worker process: set up, serve, drain, exit.
+ *
+ * The loop owns everything the worker uses (event base, HTTP server,
+ * timers, channel).  Three things start a drain: QUIT from the master,
+ * SIGTERM/SIGQUIT sent to the worker itself, and EOF on the channel (the
+ * master died).  Draining stops accepting, answers requests on open
+ * connections with "Connection: close", keeps idle keep-alive connections
+ * for drain_grace so clients in the middle of sending are not reset, and
+ * exits once nothing is in flight.  TERMINATE exits at once.
+ */
+#include <errno.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/channel.h"
+#include "common/log.h"
+#include "common/orc.h"
+#include "common/util.h"
+#include "worker/http.h"
+#include "worker/probe.h"
+#include "worker/sysinfo.h"
+#include "worker/worker.h"
+
+#define HEARTBEAT_MS 1000
+#define DRAIN_CHECK_MS 50
+
+static void heartbeat(orc_worker_t *w)
+{
+    atomic_store_explicit(&w->slot->heartbeat_ms, orc_now_ms(), memory_order_relaxed);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    orc_worker_t *w = arg;
+    (void)fd;
+    (void)what;
+    heartbeat(w);
+    orc_sysinfo_sample(w->sys);
+    atomic_store_explicit(&w->slot->rss_kb, orc_sysinfo_rss_kb(), memory_order_relaxed);
+}
+
+static void on_drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    orc_worker_t *w = arg;
+    (void)fd;
+    (void)what;
+    uint64_t grace = w->master_gone ? 0 : (uint64_t)w->cfg->drain_grace;
+    if (orc_http_inflight(w->http) > 0 || orc_now_ms() - w->drain_started_ms < grace)
+        return;
+    orc_log_info("drained: exiting");
+    event_base_loopexit(w->base, NULL);
+}
+
+void orc_worker_drain(orc_worker_t *w, const char *why)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    w->drain_started_ms = orc_now_ms();
+    atomic_store(&w->slot->state, ORC_SLOT_DRAINING);
+    orc_log_info("draining (%s): %lld requests in flight", why, (long long)orc_http_inflight(w->http));
+    orc_http_stop_accepting(w->http);
+    struct timeval tv = {0, DRAIN_CHECK_MS * 1000};
+    event_add(w->drain_ev, &tv);
+}
+
+static void handle_message(orc_worker_t *w, const orc_msg_t *msg)
+{
+    switch (msg->type) {
+    case ORC_MSG_QUIT:
+        orc_worker_drain(w, "asked by the master");
+        break;
+    case ORC_MSG_TERMINATE:
+        orc_log_info("terminating at once, as asked by the master");
+        w->exit_code = ORC_EXIT_OK;
+        event_base_loopbreak(w->base);
+        break;
+    case ORC_MSG_REOPEN:
+        if (orc_log_reopen() != ORC_OK || orc_accesslog_reopen() != ORC_OK)
+            orc_log_error("reopening log files failed: %s", strerror(errno));
+        break;
+    default:
+        orc_log_warn("ignoring channel message %s", orc_channel_type_name(msg->type));
+    }
+}
+
+static void on_channel(evutil_socket_t fd, short what, void *arg)
+{
+    orc_worker_t *w = arg;
+    (void)what;
+    ssize_t n = recv(fd, w->channel_buf + w->channel_len, sizeof(w->channel_buf) - w->channel_len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        event_del(w->channel_ev);
+        w->master_gone = true;
+        orc_log_warn("the master is gone (channel closed): draining");
+        orc_worker_drain(w, "master gone");
+        return;
+    }
+    w->channel_len += (size_t)n;
+    for (;;) {
+        orc_msg_t msg;
+        size_t used = 0;
+        int rc = orc_channel_decode(w->channel_buf, w->channel_len, &msg, &used);
+        if (rc == ORC_AGAIN)
+            break;
+        if (rc == ORC_ERR) {
+            orc_log_alert("malformed frame on the master channel: dropping its buffer");
+            w->channel_len = 0;
+            break;
+        }
+        handle_message(w, &msg);
+        memmove(w->channel_buf, w->channel_buf + used, w->channel_len - used);
+        w->channel_len -= used;
+    }
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    orc_worker_t *w = arg;
+    (void)what;
+    if (sig == SIGUSR1) {
+        orc_msg_t reopen = {.type = ORC_MSG_REOPEN};
+        handle_message(w, &reopen);
+        return;
+    }
+    orc_worker_drain(w, sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
+}
+
+static int drop_privileges(const orc_worker_args_t *a)
+{
+    if (!a->drop_privileges)
+        return ORC_OK;
+    if (setgroups(0, NULL) != 0 || setgid(a->gid) != 0 || setuid(a->uid) != 0) {
+        orc_log_crit("cannot switch to server.user \"%s\": %s", a->cfg->user, strerror(errno));
+        return ORC_ERR;
+    }
+    return ORC_OK;
+}
+
+static int add_probes(orc_worker_t *w)
+{
+    const orc_config_t *c = w->cfg;
+    if (c->database_url[0] == '\0' && c->redis_url[0] == '\0')
+        return ORC_OK;
+    w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (w->dns == NULL)
+        return ORC_ERR;
+    w->probe_db = orc_probe_new(w->base, w->dns, "database", c->database_url, 5432, c->health_check_interval);
+    w->probe_cache = orc_probe_new(w->base, w->dns, "cache", c->redis_url, 6379, c->health_check_interval);
+    return ORC_OK;
+}
+
+static int add_events(orc_worker_t *w)
+{
+    static const int sigs[] = {SIGTERM, SIGQUIT, SIGUSR1};
+    struct timeval hb = {HEARTBEAT_MS / 1000, 0};
+    w->channel_ev = event_new(w->base, w->channel_fd, EV_READ | EV_PERSIST, on_channel, w);
+    w->heartbeat_ev = event_new(w->base, -1, EV_PERSIST, on_heartbeat, w);
+    w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_check, w);
+    if (!w->channel_ev || !w->heartbeat_ev || !w->drain_ev)
+        return ORC_ERR;
+    for (size_t i = 0; i < ORC_ARRAY_LEN(sigs); i++) {
+        w->signal_ev[i] = evsignal_new(w->base, sigs[i], on_signal, w);
+        if (w->signal_ev[i] == NULL || event_add(w->signal_ev[i], NULL) != 0)
+            return ORC_ERR;
+    }
+    if (event_add(w->channel_ev, NULL) != 0 || event_add(w->heartbeat_ev, &hb) != 0)
+        return ORC_ERR;
+    return add_probes(w);
+}
+
+static void free_worker(orc_worker_t *w)
+{
+    orc_http_free(w->http);
+    for (size_t i = 0; i < ORC_ARRAY_LEN(w->signal_ev); i++)
+        if (w->signal_ev[i])
+            event_free(w->signal_ev[i]);
+    if (w->channel_ev)
+        event_free(w->channel_ev);
+    if (w->heartbeat_ev)
+        event_free(w->heartbeat_ev);
+    if (w->drain_ev)
+        event_free(w->drain_ev);
+    orc_probe_free(w->probe_db);
+    orc_probe_free(w->probe_cache);
+    if (w->dns)
+        evdns_base_free(w->dns, 0);
+    orc_sysinfo_free(w->sys);
+    if (w->base)
+        event_base_free(w->base);
+}
+
+static void init_worker(orc_worker_t *w, const orc_worker_args_t *a)
+{
+    memset(w, 0, sizeof(*w));
+    w->cfg = a->cfg;
+    w->shm = a->shm;
+    w->slot_index = a->slot;
+    w->slot = &a->shm->slots[a->slot];
+    w->generation = a->generation;
+    w->index = a->index;
+    w->channel_fd = a->channel_fd;
+    w->exit_code = ORC_EXIT_OK;
+    w->started_wall_ms = orc_wall_ms();
+}
+
+int orc_worker_run(const orc_worker_args_t *a)
+{
+    orc_worker_t w;
+    init_worker(&w, a);
+    orc_log_set_role("worker#%d/g%u", a->index, a->generation);
+    orc_random_seed();
+    orc_log_set_level(a->cfg->log_level);
+    if (orc_log_open(a->cfg->error_log) != ORC_OK || orc_accesslog_open(a->cfg->access_log) != ORC_OK)
+        orc_log_error("cannot open the log files: %s", strerror(errno));
+    atomic_store(&w.slot->pid, (int32_t)getpid());
+    atomic_store(&w.slot->started_wall_ms, w.started_wall_ms);
+    heartbeat(&w);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, SIG_IGN); /* a terminal's ^C reaches the master, which decides */
+    signal(SIGHUP, SIG_IGN);
+    int rc = ORC_EXIT_FAILURE;
+    if (drop_privileges(a) != ORC_OK) {
+        rc = ORC_EXIT_FATAL_CONFIG;
+        goto out;
+    }
+    w.base = event_base_new();
+    w.sys = orc_sysinfo_new();
+    if (w.base == NULL || w.sys == NULL || add_events(&w) != ORC_OK) {
+        orc_log_crit("cannot set up the event loop");
+        goto out;
+    }
+    w.http = orc_http_new(&w, a->listen_fds, a->nlisten);
+    if (w.http == NULL)
+        goto out;
+    atomic_store(&w.slot->state, ORC_SLOT_SERVING);
+    if (orc_channel_send(w.channel_fd, ORC_MSG_READY) != ORC_OK)
+        orc_log_warn("cannot tell the master READY: %s", strerror(errno));
+    orc_log_debug("serving");
+    event_base_dispatch(w.base);
+    rc = w.exit_code;
+out:
+    free_worker(&w);
+    return rc;
+}
