@@ -10,12 +10,12 @@
 
 #define ORC_BACKOFF_BASE_MS 50
 #define ORC_BACKOFF_MAX_MS 10000
-#define ORC_BACKOFF_STABLE_MS 10000 /* a worker up this long resets the count */
-#define ORC_CRASHLOOP_CRASHES 5     /* this many crashes ...  */
+#define ORC_BACKOFF_STABLE_MS 10000   /* a worker up this long resets the count */
+#define ORC_CRASHLOOP_CRASHES 5       /* this many crashes ...  */
 #define ORC_CRASHLOOP_WINDOW_MS 30000 /* ... within this window is a crash loop */
 
 typedef struct {
-    uint32_t failures;          /* consecutive crashes */
+    uint32_t failures;                      /* consecutive crashes */
     uint64_t recent[ORC_CRASHLOOP_CRASHES]; /* times of the last crashes */
     uint32_t nrecent;
 } orc_backoff_t;

@@ -35,7 +35,7 @@ typedef enum {
 } cfg_type_t;
 
 typedef struct {
-    const char *path;    /* "server.backlog" */
+    const char *path; /* "server.backlog" */
     cfg_type_t type;
     size_t offset;
     long min, max;       /* CFG_INT range */
@@ -80,10 +80,13 @@ static const cfg_item_t schema[] = {
     {"cache.enabled", CFG_BOOL, F(enable_caching), 0, 0, "ENABLE_CACHING", NULL},
     {"dwa.routing_strategy", CFG_ENUM, F(routing_strategy), 0, 0, "DWA_ROUTING_STRATEGY", STRATEGIES},
     {"dwa.selection_policy", CFG_ENUM, F(selection_policy), 0, 0, "DWA_SELECTION_POLICY", POLICIES},
-    {"llm.max_concurrent_requests", CFG_INT, F(max_concurrent_requests), 1, 100000, "MAX_CONCURRENT_REQUESTS", NULL},
+    {"llm.max_concurrent_requests", CFG_INT, F(max_concurrent_requests), 1, 100000, "MAX_CONCURRENT_REQUESTS",
+     NULL},
     {"llm.request_timeout", CFG_INT, F(request_timeout), 1, 3600, "REQUEST_TIMEOUT", NULL},
-    {"monitoring.health_check_interval", CFG_INT, F(health_check_interval), 1, 3600, "HEALTH_CHECK_INTERVAL", NULL},
-    {"monitoring.metrics_collection_interval", CFG_INT, F(metrics_collection_interval), 1, 3600, "METRICS_COLLECTION_INTERVAL", NULL},
+    {"monitoring.health_check_interval", CFG_INT, F(health_check_interval), 1, 3600, "HEALTH_CHECK_INTERVAL",
+     NULL},
+    {"monitoring.metrics_collection_interval", CFG_INT, F(metrics_collection_interval), 1, 3600,
+     "METRICS_COLLECTION_INTERVAL", NULL},
 };
 
 static void set_defaults(orc_config_t *cfg);
@@ -211,8 +214,7 @@ static int fail(char *err, size_t errlen, const config_setting_t *s, const char 
     size_t n = 0;
     if (s != NULL) {
         const char *file = config_setting_source_file(s);
-        n = (size_t)snprintf(err, errlen, "%s:%d: ", file ? file : "?",
-                             (int)config_setting_source_line(s));
+        n = (size_t)snprintf(err, errlen, "%s:%d: ", file ? file : "?", (int)config_setting_source_line(s));
         n = ORC_MIN(n, errlen - 1);
     }
     va_list ap;
@@ -312,10 +314,8 @@ static int read_item(orc_config_t *cfg, const cfg_item_t *it, const config_setti
 {
     int type = config_setting_type(s);
     switch (it->type) {
-    case CFG_LISTEN:
-        return read_listen(cfg, s, err, errlen);
-    case CFG_WORKERS:
-        return read_workers(cfg, s, err, errlen);
+    case CFG_LISTEN: return read_listen(cfg, s, err, errlen);
+    case CFG_WORKERS: return read_workers(cfg, s, err, errlen);
     case CFG_INT: {
         if (type != CONFIG_TYPE_INT)
             return fail(err, errlen, s, "%s must be an integer", it->path);
@@ -330,8 +330,7 @@ static int read_item(orc_config_t *cfg, const cfg_item_t *it, const config_setti
             return fail(err, errlen, s, "%s must be true or false", it->path);
         *field_bool(cfg, it) = config_setting_get_bool(s);
         return ORC_OK;
-    default:
-        break;
+    default: break;
     }
     if (type != CONFIG_TYPE_STRING)
         return fail(err, errlen, s, "%s must be a string", it->path);
@@ -425,13 +424,11 @@ static int env_item(orc_config_t *cfg, const cfg_item_t *it, const char *v, char
         if (enum_ok(it->choices, v) != ORC_OK)
             break;
         /* fall through */
-    default:
-        set_str(field_str(cfg, it), v);
-        return ORC_OK;
+    default: set_str(field_str(cfg, it), v); return ORC_OK;
     }
     if (it->type == CFG_INT || it->type == CFG_WORKERS)
-        snprintf(err, errlen, "environment %s: must be an integer %ld..%ld%s", it->env, it->min,
-                 it->max, it->type == CFG_WORKERS ? " or auto" : "");
+        snprintf(err, errlen, "environment %s: must be an integer %ld..%ld%s", it->env, it->min, it->max,
+                 it->type == CFG_WORKERS ? " or auto" : "");
     else if (it->type == CFG_ENUM)
         snprintf(err, errlen, "environment %s: must be one of %s", it->env, it->choices);
     else
@@ -456,7 +453,8 @@ static int apply_host_port(orc_config_t *cfg, char *err, size_t errlen)
     bool v6 = strchr(h, ':') != NULL && h[0] != '[';
     snprintf(text, sizeof(text), v6 ? "[%s]:%s" : "%s:%s", h, (port && *port) ? port : old_port);
     if (orc_config_parse_listen(text, &cfg->listen[0]) != ORC_OK) {
-        snprintf(err, errlen, "environment HOST/PORT: '%s' is not a numeric address and a port 1..65535", text);
+        snprintf(err, errlen, "environment HOST/PORT: '%s' is not a numeric address and a port 1..65535",
+                 text);
         return ORC_ERR;
     }
     cfg->nlisten = 1;

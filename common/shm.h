@@ -22,14 +22,14 @@
 #define ORC_STATUS_MAX 24
 
 /* Response status codes counted one by one; the rest are "other". */
-#define ORC_STATUS_CODES                                                                      \
-    200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, \
-        500, 501, 502, 503, 504
+#define ORC_STATUS_CODES                                                                                     \
+    200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 500, 501, 502, \
+        503, 504
 
 /* Request latency histogram upper bounds in microseconds (+Inf is implicit). */
-#define ORC_LATENCY_BOUNDS_US                                                                  \
-    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, \
-        5000000, 10000000, 30000000, 60000000
+#define ORC_LATENCY_BOUNDS_US                                                                                \
+    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, \
+        30000000, 60000000
 #define ORC_LATENCY_BUCKETS 17
 
 typedef enum {
@@ -53,7 +53,7 @@ typedef struct {
     _Atomic uint64_t latency_sum_us;
     _Atomic uint64_t latency_count;
     _Atomic uint64_t bytes_out;
-    _Atomic uint64_t shed;        /* requests refused with 503 above worker_connections */
+    _Atomic uint64_t shed;         /* requests refused with 503 above worker_connections */
     _Atomic uint64_t bad_requests; /* rejected by the HTTP parser before routing */
 } orc_counters_t;
 

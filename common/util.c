@@ -56,8 +56,8 @@ bool orc_request_id_valid(const char *id)
         return false;
     for (const char *p = id; *p; p++, len++) {
         char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || c == '.' || c == ':';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                  c == '_' || c == '.' || c == ':';
         if (!ok || len >= ORC_REQUEST_ID_MAX)
             return false;
     }

@@ -12,9 +12,9 @@
 #define ORC_REQUEST_ID_MAX 128 /* longest client X-Request-ID we echo */
 #define ORC_REQUEST_ID_SIZE (ORC_REQUEST_ID_MAX + 1)
 
-uint64_t orc_now_ms(void);       /* CLOCK_MONOTONIC, comparable across processes */
-uint64_t orc_now_us(void);       /* CLOCK_MONOTONIC in microseconds */
-uint64_t orc_wall_ms(void);      /* CLOCK_REALTIME */
+uint64_t orc_now_ms(void);                                  /* CLOCK_MONOTONIC, comparable across processes */
+uint64_t orc_now_us(void);                                  /* CLOCK_MONOTONIC in microseconds */
+uint64_t orc_wall_ms(void);                                 /* CLOCK_REALTIME */
 void orc_iso8601(char *buf, size_t size, uint64_t wall_ms); /* 2026-11-26T10:30:45Z */
 
 bool orc_request_id_valid(const char *id);

@@ -40,8 +40,8 @@ static int find(const orc_listeners_t *set, const char *text)
     return -1;
 }
 
-int orc_listeners_open(orc_listeners_t *out, const orc_config_t *cfg, const orc_listeners_t *keep,
-                       char *err, size_t errlen)
+int orc_listeners_open(orc_listeners_t *out, const orc_config_t *cfg, const orc_listeners_t *keep, char *err,
+                       size_t errlen)
 {
     orc_listeners_t fresh = {.n = 0};
     for (int i = 0; i < cfg->nlisten; i++) {

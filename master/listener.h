@@ -15,8 +15,8 @@ typedef struct {
 } orc_listeners_t;
 
 /* Opens CFG's addresses, reusing sockets of KEEP that match. */
-int orc_listeners_open(orc_listeners_t *out, const orc_config_t *cfg, const orc_listeners_t *keep,
-                       char *err, size_t errlen);
+int orc_listeners_open(orc_listeners_t *out, const orc_config_t *cfg, const orc_listeners_t *keep, char *err,
+                       size_t errlen);
 /* Closes the sockets of L that are not in KEEP (KEEP may be NULL). */
 void orc_listeners_close(orc_listeners_t *l, const orc_listeners_t *keep);
 

@@ -120,7 +120,8 @@ void orc_master_worker_exited(orc_master_t *m, orc_proc_t *p, int status)
         return;
     if (fatal) {
         m->fatal[p->index] = true;
-        orc_log_crit("worker#%d exited with the fatal-configuration code: it will not be respawned", p->index);
+        orc_log_crit("worker#%d exited with the fatal-configuration code: it will not be respawned",
+                     p->index);
         return;
     }
     schedule_respawn(m, p, orc_now_ms());
@@ -299,7 +300,8 @@ static void advance_stop(orc_master_t *m, uint64_t now)
         return;
     }
     if (m->stop_deadline_ms && now >= m->stop_deadline_ms) {
-        orc_log_warn("shutdown_timeout reached with %d workers left: SIGKILL", orc_proc_count(m, 0, true, ~0));
+        orc_log_warn("shutdown_timeout reached with %d workers left: SIGKILL",
+                     orc_proc_count(m, 0, true, ~0));
         orc_proc_kill_all(m, SIGKILL);
         m->stop_deadline_ms = now + STOP_KILL_WAIT_MS;
     }
@@ -310,19 +312,12 @@ static void advance_stop(orc_master_t *m, uint64_t now)
 static void handle_signal(orc_master_t *m, int sig)
 {
     switch (sig) {
-    case SIGHUP:
-        begin_reload(m);
-        break;
+    case SIGHUP: begin_reload(m); break;
     case SIGQUIT:
     case SIGTERM:
-    case SIGINT:
-        begin_stop(m, sig);
-        break;
-    case SIGUSR1:
-        reopen_logs(m);
-        break;
-    default: /* SIGCHLD: reaped every pass */
-        break;
+    case SIGINT: begin_stop(m, sig); break;
+    case SIGUSR1: reopen_logs(m); break;
+    default: /* SIGCHLD: reaped every pass */ break;
     }
 }
 
@@ -337,7 +332,8 @@ static void drain_deadlines(orc_master_t *m, uint64_t now)
 {
     for (uint32_t i = 0; i < m->nprocs; i++) {
         orc_proc_t *p = &m->procs[i];
-        if (p->state == ORC_PROC_DRAINING && p->drain_deadline_ms && now >= p->drain_deadline_ms && !p->kill_sent) {
+        if (p->state == ORC_PROC_DRAINING && p->drain_deadline_ms && now >= p->drain_deadline_ms &&
+            !p->kill_sent) {
             orc_log_warn("worker#%d/g%u (pid %d) did not drain within shutdown_timeout: SIGKILL", p->index,
                          p->generation, (int)p->pid);
             kill(p->pid, SIGKILL);

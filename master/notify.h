@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 void orc_notify(const char *state);
-void orc_notify_reloading(void);  /* RELOADING=1 with MONOTONIC_USEC */
+void orc_notify_reloading(void);                /* RELOADING=1 with MONOTONIC_USEC */
 uint64_t orc_notify_watchdog_interval_ms(void); /* half of WATCHDOG_USEC, 0 if off */
 
 #endif

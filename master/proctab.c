@@ -105,8 +105,12 @@ int orc_proc_spawn(orc_master_t *m, uint32_t generation, int index, const orc_co
     close(sv[1]);
     atomic_store(&m->shm->slots[slot].pid, (int32_t)pid);
     orc_proc_t *p = &m->procs[slot];
-    *p = (orc_proc_t){.pid = pid, .state = ORC_PROC_STARTING, .generation = generation, .index = index,
-                      .channel_fd = sv[0], .spawned_ms = orc_now_ms()};
+    *p = (orc_proc_t){.pid = pid,
+                      .state = ORC_PROC_STARTING,
+                      .generation = generation,
+                      .index = index,
+                      .channel_fd = sv[0],
+                      .spawned_ms = orc_now_ms()};
     orc_log_info("started worker#%d/g%u (pid %d)", index, generation, (int)pid);
     return ORC_OK;
 }

@@ -166,8 +166,8 @@ static void count_request(orc_worker_t *w, int route, int status, uint64_t laten
     orc_counter_add(&w->slot->served, 1);
 }
 
-static void access_log(orc_worker_t *w, const char *id, const char *method, const char *path,
-                       int status, size_t bytes, uint64_t latency_us, struct evhttp_request *req)
+static void access_log(orc_worker_t *w, const char *id, const char *method, const char *path, int status,
+                       size_t bytes, uint64_t latency_us, struct evhttp_request *req)
 {
     if (!orc_accesslog_enabled())
         return;
@@ -185,8 +185,8 @@ static void access_log(orc_worker_t *w, const char *id, const char *method, cons
                      "{\"time\":\"%s\",\"request_id\":\"%s\",\"method\":\"%s\",\"path\":%s,"
                      "\"status\":%d,\"bytes\":%zu,\"latency_ms\":%.3f,\"remote\":\"%s\","
                      "\"worker\":%d,\"generation\":%u,\"pid\":%d}\n",
-                     ts, id, method, epath, status, bytes, (double)latency_us / 1000.0, peer,
-                     w->index, w->generation, (int)getpid());
+                     ts, id, method, epath, status, bytes, (double)latency_us / 1000.0, peer, w->index,
+                     w->generation, (int)getpid());
     if (n > 0)
         orc_accesslog_write(line, ORC_MIN((size_t)n, sizeof(line) - 1));
 }
@@ -233,7 +233,8 @@ void orc_http_reply_text(orc_req_t *rq, int status, const char *content_type, co
 void orc_http_reply_json(orc_req_t *rq, int status, json_object *body)
 {
     size_t len = 0;
-    const char *text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *text = json_object_to_json_string_length(
+        body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     orc_http_reply_text(rq, status, "application/json", text, len);
     json_object_put(body);
 }
@@ -287,8 +288,7 @@ static bool peer_is_loopback(struct evhttp_request *req)
     evhttp_connection_get_peer(evcon, &addr, &port);
     if (addr == NULL)
         return false;
-    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
-           strncmp(addr, "::ffff:127.", 11) == 0;
+    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strncmp(addr, "::ffff:127.", 11) == 0;
 }
 
 static bool key_matches(const char *given, const char *expected)
@@ -433,7 +433,8 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
     orc_request_id_new(id, sizeof(id));
     json_object *o = error_body(detail, code, id);
     size_t len = 0;
-    const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *text =
+        json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     struct evbuffer *buf = evbuffer_new();
     struct evkeyvalq *out = evhttp_request_get_output_headers(req);
     evhttp_add_header(out, "Content-Type", "application/json");

@@ -28,7 +28,7 @@ typedef struct orc_req_s {
     uint64_t start_us;
     int route;
     unsigned method;
-    const char *path; /* decoded path, owned by the context */
+    const char *path;  /* decoded path, owned by the context */
     const char *query; /* raw query string or NULL */
     char id[ORC_REQUEST_ID_SIZE];
     orc_route_match_t match;
@@ -45,7 +45,8 @@ const orc_route_t *orc_http_routes(size_t *n);
 /* Replies; each one finishes and frees RQ. */
 void orc_http_reply_json(orc_req_t *rq, int status, struct json_object *body); /* takes body */
 struct evbuffer;
-void orc_http_reply_buffer(orc_req_t *rq, int status, const char *content_type, struct evbuffer *body); /* takes body */
+void orc_http_reply_buffer(orc_req_t *rq, int status, const char *content_type,
+                           struct evbuffer *body); /* takes body */
 void orc_http_reply_text(orc_req_t *rq, int status, const char *content_type, const char *body, size_t len);
 void orc_http_error(orc_req_t *rq, int status, const char *error_code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -145,8 +145,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     probe_start(arg);
 }
 
-orc_probe_t *orc_probe_new(struct event_base *base, struct evdns_base *dns, const char *what,
-                           const char *url, int default_port, int interval_s)
+orc_probe_t *orc_probe_new(struct event_base *base, struct evdns_base *dns, const char *what, const char *url,
+                           int default_port, int interval_s)
 {
     if (url == NULL || url[0] == '\0')
         return NULL;

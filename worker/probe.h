@@ -11,8 +11,8 @@ struct evdns_base;
 typedef struct orc_probe_s orc_probe_t;
 
 /* URL empty or NULL: returns NULL (the service is disabled). */
-orc_probe_t *orc_probe_new(struct event_base *base, struct evdns_base *dns, const char *what,
-                           const char *url, int default_port, int interval_s);
+orc_probe_t *orc_probe_new(struct event_base *base, struct evdns_base *dns, const char *what, const char *url,
+                           int default_port, int interval_s);
 void orc_probe_free(orc_probe_t *p);
 
 /* "healthy", "unhealthy" or "unknown" (first probe not finished);

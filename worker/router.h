@@ -30,15 +30,15 @@ struct orc_req_s;
 typedef void (*orc_handler_fn)(struct orc_req_s *rq);
 
 typedef struct {
-    unsigned methods;   /* orc_method_t bits */
+    unsigned methods;    /* orc_method_t bits */
     const char *pattern; /* "/api/health/service/{name}" */
     orc_handler_fn handler;
-    const char *name;   /* metrics label */
-    bool admin;         /* needs the master key (or loopback without one) */
+    const char *name; /* metrics label */
+    bool admin;       /* needs the master key (or loopback without one) */
 } orc_route_t;
 
 typedef struct {
-    int route;     /* index in the table, or -1 */
+    int route;      /* index in the table, or -1 */
     unsigned allow; /* methods of patterns that matched the path (for 405) */
     int nparams;
     char params[ORC_ROUTE_PARAMS_MAX][ORC_ROUTE_PARAM_SIZE];

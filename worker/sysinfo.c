@@ -34,8 +34,8 @@ void orc_sysinfo_sample(orc_sysinfo_t *s)
     FILE *f = fopen("/proc/stat", "r");
     if (f == NULL)
         return;
-    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-                   &v[4], &v[5], &v[6], &v[7]);
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &v[6], &v[7]);
     fclose(f);
     if (n < 4)
         return;

@@ -75,9 +75,7 @@ void orc_worker_drain(orc_worker_t *w, const char *why)
 static void handle_message(orc_worker_t *w, const orc_msg_t *msg)
 {
     switch (msg->type) {
-    case ORC_MSG_QUIT:
-        orc_worker_drain(w, "asked by the master");
-        break;
+    case ORC_MSG_QUIT: orc_worker_drain(w, "asked by the master"); break;
     case ORC_MSG_TERMINATE:
         orc_log_info("terminating at once, as asked by the master");
         w->exit_code = ORC_EXIT_OK;
@@ -87,8 +85,7 @@ static void handle_message(orc_worker_t *w, const orc_msg_t *msg)
         if (orc_log_reopen() != ORC_OK || orc_accesslog_reopen() != ORC_OK)
             orc_log_error("reopening log files failed: %s", strerror(errno));
         break;
-    default:
-        orc_log_warn("ignoring channel message %s", orc_channel_type_name(msg->type));
+    default: orc_log_warn("ignoring channel message %s", orc_channel_type_name(msg->type));
     }
 }
 

@@ -150,7 +150,7 @@ static const struct {
     const char *name;
     service_fn fn;
 } services[] = {
-    {"workers", svc_workers}, {"database", svc_database}, {"cache", svc_cache},
+    {"workers", svc_workers}, {"database", svc_database},           {"cache", svc_cache},
     {"dwa", svc_dwa},         {"llm_providers", svc_llm_providers}, {"cpu", svc_cpu},
     {"memory", svc_memory},
 };
@@ -213,8 +213,10 @@ void orc_api_health_ready(orc_req_t *rq)
 {
     orc_worker_t *w = rq->worker;
     uint32_t ms = atomic_load(&w->shm->master_state);
-    const char *why = w->draining ? "draining" : ms == ORC_MASTER_STARTING ? "starting"
-                                                : ms == ORC_MASTER_STOPPING ? "stopping" : NULL;
+    const char *why = w->draining                 ? "draining"
+                      : ms == ORC_MASTER_STARTING ? "starting"
+                      : ms == ORC_MASTER_STOPPING ? "stopping"
+                                                  : NULL;
     if (why == NULL) {
         orc_http_reply_json(rq, 200, status_only("ready"));
         return;
@@ -279,9 +281,9 @@ void orc_api_health_service(orc_req_t *rq)
         orc_http_reply_json(rq, 200, o);
         return;
     }
-    orc_http_error(rq, 404, "SERVICE_NOT_FOUND",
-                   "unknown service '%.64s' (known: workers, database, cache, dwa, llm_providers, cpu, memory)",
-                   name);
+    orc_http_error(
+        rq, 404, "SERVICE_NOT_FOUND",
+        "unknown service '%.64s' (known: workers, database, cache, dwa, llm_providers, cpu, memory)", name);
 }
 
 void orc_api_root(orc_req_t *rq)

@@ -75,7 +75,8 @@ static void workers(struct evbuffer *b, const orc_shm_t *shm)
             continue;
         count[st]++;
         inflight += atomic_load(&s->inflight);
-        evbuffer_add_printf(b, "orchesity_worker_resident_memory_bytes{worker=\"%u\",generation=\"%u\"} %llu\n",
+        evbuffer_add_printf(b,
+                            "orchesity_worker_resident_memory_bytes{worker=\"%u\",generation=\"%u\"} %llu\n",
                             atomic_load(&s->index), atomic_load(&s->generation),
                             (unsigned long long)atomic_load(&s->rss_kb) * 1024ull);
     }
@@ -107,12 +108,14 @@ void orc_api_metrics(orc_req_t *rq)
     requests(b, c);
     latency(b, c);
     counter(b, "orchesity_http_response_bytes_total", "Response body bytes sent.", c->bytes_out);
-    counter(b, "orchesity_http_requests_shed_total", "Requests refused with 503 above worker_connections.", c->shed);
+    counter(b, "orchesity_http_requests_shed_total", "Requests refused with 503 above worker_connections.",
+            c->shed);
     counter(b, "orchesity_http_bad_requests_total", "Requests the HTTP parser rejected.", c->bad_requests);
     counter(b, "orchesity_worker_restarts_total", "Workers replaced after a crash or a hang.",
             atomic_load(&shm->worker_restarts));
     counter(b, "orchesity_reloads_total", "Successful configuration reloads.", atomic_load(&shm->reloads));
-    counter(b, "orchesity_reload_failures_total", "Reloads refused (invalid configuration, workers not ready).",
+    counter(b, "orchesity_reload_failures_total",
+            "Reloads refused (invalid configuration, workers not ready).",
             atomic_load(&shm->reload_failures));
     help(b, "orchesity_generation", "gauge", "Configuration generation now serving.");
     evbuffer_add_printf(b, "orchesity_generation %u\n", atomic_load(&shm->generation));
