@@ -59,6 +59,6 @@ int orc_channel_send(int fd, orc_msg_type_t type)
 
 const char *orc_channel_type_name(int type)
 {
-    static const char *names[] = {"?", "READY", "QUIT", "TERMINATE", "REOPEN"};
+    static const char *names[] = {"?", "READY", "QUIT", "TERMINATE", "REOPEN", "RELOAD"};
     return (type > 0 && type <= ORC_MSG_TYPE_MAX) ? names[type] : "?";
 }

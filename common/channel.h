@@ -21,7 +21,8 @@ typedef enum {
     ORC_MSG_QUIT = 2,      /* master -> worker: drain and exit */
     ORC_MSG_TERMINATE = 3, /* master -> worker: exit now */
     ORC_MSG_REOPEN = 4,    /* master -> worker: reopen log files */
-    ORC_MSG_TYPE_MAX = 4,
+    ORC_MSG_RELOAD = 5,    /* worker -> master: reload asked through the admin API */
+    ORC_MSG_TYPE_MAX = 5,
 } orc_msg_type_t;
 
 typedef struct {

@@ -55,6 +55,7 @@ typedef struct {
     _Atomic uint64_t bytes_out;
     _Atomic uint64_t shed;         /* requests refused with 503 above worker_connections */
     _Atomic uint64_t bad_requests; /* rejected by the HTTP parser before routing */
+    _Atomic uint64_t connections;  /* client connections accepted */
 } orc_counters_t;
 
 #define ORC_COUNTERS_WORDS (sizeof(orc_counters_t) / sizeof(uint64_t))

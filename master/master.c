@@ -211,6 +211,12 @@ static void begin_reload(orc_master_t *m)
         }
 }
 
+void orc_master_request_reload(orc_master_t *m, const orc_proc_t *from)
+{
+    orc_log_info("reload requested through the admin API (worker#%d/g%u)", from->index, from->generation);
+    m->reload_requested = true;
+}
+
 static void stop_generation(orc_master_t *m, uint32_t generation, int msg)
 {
     uint64_t deadline = orc_now_ms() + (uint64_t)m->cfg->shutdown_timeout * 1000u;
@@ -266,7 +272,7 @@ static void advance_reload(orc_master_t *m, uint64_t now)
 
 /* ---- stop -------------------------------------------------------------- */
 
-static void begin_stop(orc_master_t *m, int sig)
+static void begin_stop(orc_master_t *m, int sig, const char *why)
 {
     m->stop_requests += sig != SIGQUIT;
     if (m->state == ORC_MASTER_STOPPING && sig != SIGQUIT && m->stop_requests > 1) {
@@ -284,7 +290,7 @@ static void begin_stop(orc_master_t *m, int sig)
         abort_reload(m, "stopping");
     uint64_t now = orc_now_ms();
     m->stop_deadline_ms = sig == SIGQUIT ? 0 : now + (uint64_t)m->cfg->shutdown_timeout * 1000u;
-    orc_master_set_state(m, ORC_MASTER_STOPPING, strsignal(sig));
+    orc_master_set_state(m, ORC_MASTER_STOPPING, why);
     orc_notify("STOPPING=1");
     orc_proc_send_all(m, 0, ORC_MSG_QUIT, true);
     if (m->stop_deadline_ms)
@@ -315,7 +321,7 @@ static void handle_signal(orc_master_t *m, int sig)
     case SIGHUP: begin_reload(m); break;
     case SIGQUIT:
     case SIGTERM:
-    case SIGINT: begin_stop(m, sig); break;
+    case SIGINT: begin_stop(m, sig, strsignal(sig)); break;
     case SIGUSR1: reopen_logs(m); break;
     default: /* SIGCHLD: reaped every pass */ break;
     }
@@ -362,8 +368,12 @@ static void tick(orc_master_t *m)
     if (all_fatal(m)) {
         orc_log_crit("every worker failed with a fatal configuration error: exiting");
         m->exit_code = ORC_EXIT_FAILURE;
-        begin_stop(m, SIGTERM);
+        begin_stop(m, SIGTERM, "no worker can run");
         return;
+    }
+    if (m->reload_requested) {
+        m->reload_requested = false;
+        begin_reload(m);
     }
     if (m->state == ORC_MASTER_RUNNING && m->reload_pending) {
         m->reload_pending = false;

@@ -53,7 +53,8 @@ typedef struct {
     orc_master_state_t state;
     int sigfd;
     uint64_t reload_started_ms;
-    bool reload_pending;
+    bool reload_pending;   /* asked while busy: runs when RUNNING again */
+    bool reload_requested; /* asked through the admin API */
     uint64_t stop_deadline_ms; /* 0: wait for in-flight work as long as it takes */
     int stop_requests;
     uint64_t watchdog_interval_ms, watchdog_next_ms;
@@ -80,6 +81,7 @@ int orc_proc_count(const orc_master_t *m, uint32_t generation, bool any_generati
 void orc_master_set_state(orc_master_t *m, orc_master_state_t state, const char *why);
 void orc_master_worker_ready(orc_master_t *m, orc_proc_t *p);
 void orc_master_worker_exited(orc_master_t *m, orc_proc_t *p, int status);
+void orc_master_request_reload(orc_master_t *m, const orc_proc_t *from);
 
 #define ORC_PROC_MASK(s) (1 << (s))
 

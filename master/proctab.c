@@ -178,6 +178,8 @@ void orc_proc_read_channel(orc_master_t *m, orc_proc_t *p)
         }
         if (msg.type == ORC_MSG_READY)
             orc_master_worker_ready(m, p);
+        else if (msg.type == ORC_MSG_RELOAD)
+            orc_master_request_reload(m, p);
         memmove(p->buf, p->buf + used, p->len - used);
         p->len -= used;
     }

@@ -14,6 +14,7 @@
  */
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -41,6 +42,7 @@ struct orc_http_s {
     int nbound;
     int64_t inflight;
     bool paused;
+    uint64_t last_input_ms; /* when any connection last received bytes */
 };
 
 extern const orc_route_t orc_api_routes[];
@@ -73,6 +75,34 @@ static void set_accepting(orc_http_t *h, bool on)
                  (long long)h->inflight);
 }
 
+/* Notes the arrival of request bytes, so a drain waits for requests that
+ * are still being received (a slow upload) before closing connections. */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    orc_http_t *h = arg;
+    (void)buf;
+    if (info->n_added > 0)
+        h->last_input_ms = orc_now_ms();
+}
+
+/* evhttp asks for each accepted connection's bufferevent here. */
+static struct bufferevent *make_connection(struct event_base *base, void *arg)
+{
+    orc_http_t *h = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL)
+        return NULL;
+    evbuffer_add_cb(bufferevent_get_input(bev), on_input, h);
+    orc_counter_add(&h->worker->slot->counters.connections, 1);
+    h->last_input_ms = orc_now_ms();
+    return bev;
+}
+
+uint64_t orc_http_last_input_ms(const orc_http_t *h)
+{
+    return h->last_input_ms;
+}
+
 orc_http_t *orc_http_new(orc_worker_t *w, const int *fds, int nfds)
 {
     orc_http_t *h = calloc(1, sizeof(*h));
@@ -91,6 +121,7 @@ orc_http_t *orc_http_new(orc_worker_t *w, const int *fds, int nfds)
                                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
                                               EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
     evhttp_set_gencb(h->evhttp, on_request, h);
+    evhttp_set_bevcb(h->evhttp, make_connection, h);
     for (int i = 0; i < nfds; i++) {
         h->bound[i] = evhttp_accept_socket_with_handle(h->evhttp, fds[i]);
         if (h->bound[i] == NULL) {
@@ -259,6 +290,40 @@ void orc_http_error(orc_req_t *rq, int status, const char *error_code, const cha
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     orc_http_reply_json(rq, status, error_body(detail, error_code, rq->id));
+}
+
+int orc_http_read_json(orc_req_t *rq, json_object **out)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(rq->req);
+    size_t len = evbuffer_get_length(in);
+    *out = NULL;
+    if (len == 0)
+        return ORC_OK;
+    const char *text = (const char *)evbuffer_pullup(in, -1);
+    json_tokener *tok = json_tokener_new();
+    if (tok == NULL || text == NULL) {
+        json_tokener_free(tok);
+        orc_http_error(rq, 503, "OUT_OF_MEMORY", "cannot parse the request body now");
+        return ORC_ERR;
+    }
+    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t used = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    while (obj != NULL && used < len && (text[used] == ' ' || text[used] == '\n' || text[used] == '\r' ||
+                                         text[used] == '\t'))
+        used++;
+    if (obj == NULL || jerr != json_tokener_success || used != len) {
+        json_object_put(obj);
+        orc_http_error(rq, 400, "INVALID_JSON", "the request body is not valid JSON: %s at byte %zu",
+                       obj == NULL && jerr == json_tokener_continue ? "unexpected end of input"
+                       : jerr != json_tokener_success                 ? json_tokener_error_desc(jerr)
+                                                                      : "trailing characters",
+                       used);
+        return ORC_ERR;
+    }
+    *out = obj;
+    return ORC_OK;
 }
 
 const char *orc_http_query_get(orc_req_t *rq, const char *key, char *buf, size_t size)

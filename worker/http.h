@@ -39,6 +39,7 @@ orc_http_t *orc_http_new(orc_worker_t *w, const int *fds, int nfds);
 void orc_http_free(orc_http_t *h);
 void orc_http_stop_accepting(orc_http_t *h);
 int64_t orc_http_inflight(const orc_http_t *h);
+uint64_t orc_http_last_input_ms(const orc_http_t *h);
 
 const orc_route_t *orc_http_routes(size_t *n);
 
@@ -50,6 +51,10 @@ void orc_http_reply_buffer(orc_req_t *rq, int status, const char *content_type,
 void orc_http_reply_text(orc_req_t *rq, int status, const char *content_type, const char *body, size_t len);
 void orc_http_error(orc_req_t *rq, int status, const char *error_code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Parses the request body as JSON.  ORC_OK with *out (NULL for an empty
+ * body), or ORC_ERR after answering 400 with the parser's reason. */
+int orc_http_read_json(orc_req_t *rq, struct json_object **out);
 
 const char *orc_http_query_get(orc_req_t *rq, const char *key, char *buf, size_t size);
 

@@ -52,9 +52,12 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
     orc_worker_t *w = arg;
     (void)fd;
     (void)what;
+    uint64_t now = orc_now_ms();
     uint64_t grace = w->master_gone ? 0 : (uint64_t)w->cfg->drain_grace;
-    if (orc_http_inflight(w->http) > 0 || orc_now_ms() - w->drain_started_ms < grace)
+    if (orc_http_inflight(w->http) > 0 || now - w->drain_started_ms < grace)
         return;
+    if (!w->master_gone && now - orc_http_last_input_ms(w->http) < grace)
+        return; /* a request is still arriving */
     orc_log_info("drained: exiting");
     event_base_loopexit(w->base, NULL);
 }

@@ -3,6 +3,7 @@
  * with, for operators.  Admin route.  Secrets (master key, URLs that may
  * carry passwords) are reported only as set or not set.
  */
+#include "common/channel.h"
 #include "common/json.h"
 #include "common/orc.h"
 #include "worker/api/api.h"
@@ -55,4 +56,25 @@ void orc_api_admin_config(orc_req_t *rq)
     orc_json_add_int(svc, "health_check_interval", c->health_check_interval);
     json_object_object_add(o, "services", svc);
     orc_http_reply_json(rq, 200, o);
+}
+
+void orc_api_admin_reload(orc_req_t *rq)
+{
+    json_object *body = NULL;
+    if (orc_http_read_json(rq, &body) != ORC_OK)
+        return;
+    bool body_ok = body == NULL || json_object_is_type(body, json_type_object);
+    json_object_put(body);
+    if (!body_ok) {
+        orc_http_error(rq, 400, "BAD_REQUEST", "the body, when present, must be a JSON object");
+        return;
+    }
+    if (orc_channel_send(rq->worker->channel_fd, ORC_MSG_RELOAD) != ORC_OK) {
+        orc_http_error(rq, 503, "MASTER_UNAVAILABLE", "cannot reach the master process");
+        return;
+    }
+    json_object *o = json_object_new_object();
+    orc_json_add_str(o, "message", "reload requested: watch /api/health/detailed for the new generation");
+    orc_json_add_int(o, "generation", atomic_load(&rq->worker->shm->generation));
+    orc_http_reply_json(rq, 202, o);
 }

@@ -14,5 +14,6 @@ void orc_api_health_detailed(orc_req_t *rq);
 void orc_api_health_service(orc_req_t *rq);
 void orc_api_metrics(orc_req_t *rq);
 void orc_api_admin_config(orc_req_t *rq);
+void orc_api_admin_reload(orc_req_t *rq);
 
 #endif

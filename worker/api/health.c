@@ -177,7 +177,9 @@ static json_object *health_document(orc_worker_t *w, const char **overall)
 {
     char ts[32];
     json_object *o = json_object_new_object(), *svcs = json_object_new_object();
-    *overall = w->draining ? "unhealthy" : "healthy";
+    /* A worker draining for a reload still belongs to a healthy service. */
+    bool stopping = atomic_load(&w->shm->master_state) == ORC_MASTER_STOPPING || w->master_gone;
+    *overall = w->draining && stopping ? "unhealthy" : "healthy";
     for (size_t i = 0; i < ORC_ARRAY_LEN(services); i++) {
         json_object *svc = services[i].fn(w);
         *overall = worse(*overall, services[i].name, service_status(svc));

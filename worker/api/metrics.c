@@ -110,6 +110,7 @@ void orc_api_metrics(orc_req_t *rq)
     counter(b, "orchesity_http_response_bytes_total", "Response body bytes sent.", c->bytes_out);
     counter(b, "orchesity_http_requests_shed_total", "Requests refused with 503 above worker_connections.",
             c->shed);
+    counter(b, "orchesity_http_connections_total", "Client connections accepted.", c->connections);
     counter(b, "orchesity_http_bad_requests_total", "Requests the HTTP parser rejected.", c->bad_requests);
     counter(b, "orchesity_worker_restarts_total", "Workers replaced after a crash or a hang.",
             atomic_load(&shm->worker_restarts));

@@ -21,6 +21,7 @@ const orc_route_t orc_api_routes[] = {
     {GET, "/api/health/service/{name}", orc_api_health_service, "health_service", false},
     {GET, "/metrics", orc_api_metrics, "metrics", false},
     {GET, "/api/admin/config", orc_api_admin_config, "admin_config", true},
+    {POST, "/api/admin/reload", orc_api_admin_reload, "admin_reload", true},
 };
 
 const size_t orc_api_nroutes = ORC_ARRAY_LEN(orc_api_routes);

@@ -1,0 +1,307 @@
+"""Test harness: start the real orchesity binary on loopback, talk HTTP to it,
+read its logs, and stop everything that was started.
+
+Every gateway a test starts is registered and stopped by cleanup_all(), which
+the runner calls after each test, so a failing test never leaves a process.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("ORCHESITY_BIN", os.path.join(ROOT, "orchesity"))
+
+_started = []
+
+BAD_LOG_PATTERNS = [
+    re.compile(r"\[alert\]"),
+    re.compile(r"ERROR: AddressSanitizer"),
+    re.compile(r"ERROR: LeakSanitizer"),
+    re.compile(r"runtime error:"),
+]
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(pred, timeout, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TestFailure("timed out after %.1f s waiting for %s" % (timeout, what))
+
+
+def to_libconfig(value, indent=0):
+    pad = "  " * indent
+    if isinstance(value, dict):
+        inner = "".join("%s  %s = %s;\n" % (pad, k, to_libconfig(v, indent + 1)) for k, v in value.items())
+        return "{\n%s%s}" % (inner, pad)
+    if isinstance(value, list):
+        return "[ " + ", ".join(to_libconfig(v) for v in value) + " ]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)
+
+
+def merge(base, extra):
+    out = dict(base)
+    for k, v in (extra or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Gateway:
+    """One orchesity master with its workers, in a temporary directory."""
+
+    def __init__(self, config=None, env=None, workers=2, raw_config=None, args=None):
+        self.dir = tempfile.mkdtemp(prefix="orc-it-")
+        self.port = free_port()
+        self.conf_path = os.path.join(self.dir, "orchesity.conf")
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+        self.stdout_path = os.path.join(self.dir, "stdout.log")
+        self.access_log = os.path.join(self.dir, "access.log")
+        base = {
+            "server": {"listen": ["127.0.0.1:%d" % self.port], "workers": workers,
+                       "shutdown_timeout": 10, "drain_grace": 300},
+            "log": {"level": "info", "access_log": self.access_log},
+        }
+        self.config = merge(base, config)
+        self.write_config(raw_config)
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                self.env[k] = os.environ[k]
+        self.env.update(env or {})
+        self.args = args
+        self.proc = None
+
+    def write_config(self, raw=None):
+        text = raw if raw is not None else "".join(
+            "%s = %s;\n" % (k, to_libconfig(v)) for k, v in self.config.items())
+        with open(self.conf_path, "w") as f:
+            f.write(text)
+
+    def start(self, wait_ready=True, cmd_prefix=None):
+        argv = (cmd_prefix or []) + [BIN, "-c", self.conf_path] + (self.args or [])
+        self.proc = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL,
+                                     stdout=open(self.stdout_path, "ab"),
+                                     stderr=open(self.stderr_path, "ab"))
+        _started.append(self)
+        if wait_ready:
+            wait_until(self.ready, 15, what="readiness on port %d" % self.port)
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def ready(self):
+        try:
+            return self.request("GET", "/api/health/ready", timeout=1).status == 200
+        except OSError:
+            return False
+
+    def request(self, method, path, body=None, headers=None, timeout=5):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            conn.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def get_json(self, path, expect=200, **kw):
+        r = self.get(path, **kw)
+        check(r.status == expect, "GET %s: status %d, expected %d: %r" % (path, r.status, expect, r.body[:300]))
+        return r.json()
+
+    def workers(self):
+        try:
+            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
+                return sorted(int(x) for x in f.read().split())
+        except OSError:
+            return []
+
+    def metrics(self):
+        text = self.get("/metrics").body.decode()
+        values = {}
+        for line in text.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+        return values
+
+    def detailed(self):
+        return self.get_json("/api/health/detailed")
+
+    def kill(self, sig):
+        os.kill(self.pid, sig)
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TestFailure("the master did not exit within %.1f s" % timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        workers = self.workers()
+        self.kill(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            for w in workers:
+                try:
+                    os.kill(w, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.wait()
+            raise TestFailure("the gateway did not stop within %d s" % timeout)
+
+    def log(self):
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()
+
+    def bad_log_lines(self):
+        return [l for l in self.log().splitlines() if any(p.search(l) for p in BAD_LOG_PATTERNS)]
+
+
+def cleanup_all():
+    """Stops every gateway started since the last call; returns bad log lines."""
+    bad = []
+    while _started:
+        gw = _started.pop()
+        try:
+            gw.stop(signal.SIGTERM, timeout=20)
+        except TestFailure as e:
+            bad.append("%s (port %d)" % (e, gw.port))
+        for pid in pids_in_dir(gw):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        bad.extend(gw.bad_log_lines())
+    return bad
+
+
+def pids_in_dir(gw):
+    """Processes still running with this gateway's config file on their command line."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if gw.conf_path.encode() in cmd:
+            found.append(int(entry))
+    return found
+
+
+class Load:
+    """Client threads sending GET requests until stopped, counting failures.
+
+    keepalive=True reuses one connection per thread (reconnecting only when the
+    server says Connection: close); False opens a connection per request.
+    """
+
+    def __init__(self, gw, threads=8, path="/api/health/live", keepalive=True, pause=0.0):
+        self.gw, self.path, self.keepalive, self.pause = gw, path, keepalive, pause
+        self.ok = 0
+        self.failures = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=10)
+
+    def run(self):
+        conn = None
+        while not self.stopping.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=5)
+                conn.request("GET", self.path)
+                r = conn.getresponse()
+                r.read()
+                if r.status != 200:
+                    raise RuntimeError("status %d" % r.status)
+                with self.lock:
+                    self.ok += 1
+                if not self.keepalive or r.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except Exception as e:  # every failure is recorded, none is hidden
+                with self.lock:
+                    self.failures.append("%s: %s" % (type(e).__name__, e))
+                if conn is not None:
+                    conn.close()
+                conn = None
+            if self.pause:
+                time.sleep(self.pause)
+        if conn is not None:
+            conn.close()
