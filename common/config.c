@@ -168,6 +168,7 @@ int orc_config_parse_listen(const char *text, orc_listen_t *out)
     char host[64] = "0.0.0.0";
     const char *port_text = text;
     const char *colon = strrchr(text, ':');
+    bool bracketed = false;
     memset(out, 0, sizeof(*out));
     if (strlen(text) >= sizeof(out->text))
         return ORC_ERR;
@@ -177,6 +178,7 @@ int orc_config_parse_listen(const char *text, orc_listen_t *out)
         if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
             h++;
             hlen -= 2;
+            bracketed = true;
         }
         if (hlen == 0 || hlen >= sizeof(host))
             return ORC_ERR;
@@ -191,6 +193,8 @@ int orc_config_parse_listen(const char *text, orc_listen_t *out)
         return ORC_ERR;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&out->addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->addr;
+    if (bracketed != (strchr(host, ':') != NULL))
+        return ORC_ERR; /* IPv6 addresses, and only they, are written in brackets */
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)port);
@@ -463,7 +467,8 @@ static int apply_host_port(orc_config_t *cfg, char *err, size_t errlen)
 
 static int apply_env(orc_config_t *cfg, char *err, size_t errlen)
 {
-    bool level_from_env = getenv("LOG_LEVEL") != NULL;
+    const char *level_env = getenv("LOG_LEVEL");
+    bool level_from_env = level_env != NULL && level_env[0] != '\0';
     for (size_t i = 0; i < ORC_ARRAY_LEN(schema); i++) {
         const cfg_item_t *it = &schema[i];
         if (it->env == NULL)
@@ -478,9 +483,13 @@ static int apply_env(orc_config_t *cfg, char *err, size_t errlen)
             return ORC_ERR;
     }
     const char *legacy = getenv("ROUTING_STRATEGY");
-    if (legacy && *legacy && getenv("DWA_ROUTING_STRATEGY") == NULL)
-        if (env_item(cfg, schema_find("dwa.routing_strategy"), legacy, err, errlen) != ORC_OK)
+    const char *current = getenv("DWA_ROUTING_STRATEGY");
+    if (legacy && *legacy && (current == NULL || *current == '\0')) {
+        cfg_item_t alias = *schema_find("dwa.routing_strategy");
+        alias.env = "ROUTING_STRATEGY";
+        if (env_item(cfg, &alias, legacy, err, errlen) != ORC_OK)
             return ORC_ERR;
+    }
     if (cfg->debug && !level_from_env)
         cfg->log_level = ORC_LOG_DEBUG;
     return apply_host_port(cfg, err, errlen);

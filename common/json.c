@@ -1,23 +1,33 @@
 /*
  * json.c - JSON string escaping and json-c shorthands.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/json.h"
 
+/* Each character is written only when it and the closing quote and NUL
+ * still fit, so the result is always a complete JSON string. */
 size_t orc_json_escape(char *buf, size_t size, const char *s)
 {
     size_t n = 0;
-    if (size < 3)
+    if (size < 3) {
+        if (size > 0)
+            buf[0] = '\0';
         return 0;
+    }
     buf[n++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p && n + 8 < size; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned char c = *p;
-        if (c == '"' || c == '\\') {
+        bool esc = c == '"' || c == '\\', ctl = c < 0x20 || c == 0x7f;
+        size_t need = esc ? 2 : ctl ? 6 : 1;
+        if (n + need + 2 > size)
+            break;
+        if (esc) {
             buf[n++] = '\\';
             buf[n++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
+        } else if (ctl) {
             n += (size_t)snprintf(buf + n, size - n, "\\u%04x", c);
         } else {
             buf[n++] = (char)c;

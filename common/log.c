@@ -58,9 +58,14 @@ const char *orc_log_level_name(orc_log_level_t level)
 
 static int sink_open(orc_sink_t *sink, const char *path, int default_fd)
 {
-    if (path == NULL || path[0] == '\0' || strcmp(path, "stderr") == 0) {
+    if (path == NULL || path[0] == '\0') {
         sink->path[0] = '\0';
         sink->fd = default_fd;
+        return ORC_OK;
+    }
+    if (strcmp(path, "stderr") == 0) {
+        sink->path[0] = '\0';
+        sink->fd = STDERR_FILENO;
         return ORC_OK;
     }
     if (strcmp(path, "off") == 0) {

@@ -128,7 +128,7 @@ int orc_shm_status_index(int status)
 
 int orc_shm_status_code(int index)
 {
-    return index < (int)ORC_ARRAY_LEN(status_codes) ? status_codes[index] : 0;
+    return index >= 0 && index < (int)ORC_ARRAY_LEN(status_codes) ? status_codes[index] : 0;
 }
 
 int orc_shm_latency_bucket(uint64_t us)
@@ -141,5 +141,7 @@ int orc_shm_latency_bucket(uint64_t us)
 
 uint64_t orc_shm_latency_bound_us(int bucket)
 {
+    if (bucket < 0)
+        return 0;
     return bucket < (int)ORC_ARRAY_LEN(latency_bounds) ? latency_bounds[bucket] : UINT64_MAX;
 }

@@ -4,6 +4,7 @@
  * The random generator is a per-process xorshift seeded from getrandom(2)
  * after fork, so two workers never produce the same request id sequence.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,8 +92,8 @@ void orc_request_id_new(char *buf, size_t size)
 int orc_parse_int(const char *s, long min, long max, long *out)
 {
     char *end = NULL;
-    if (s == NULL || *s == '\0')
-        return ORC_ERR;
+    if (s == NULL || !(isdigit((unsigned char)*s) || (*s == '-' && isdigit((unsigned char)s[1]))))
+        return ORC_ERR; /* no blanks, no '+' */
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno != 0 || *end != '\0' || v < min || v > max)
@@ -105,6 +106,8 @@ int orc_parse_bool(const char *s, bool *out)
 {
     static const char *yes[] = {"1", "true", "yes", "on"};
     static const char *no[] = {"0", "false", "no", "off"};
+    if (s == NULL)
+        return ORC_ERR;
     for (size_t i = 0; i < ORC_ARRAY_LEN(yes); i++) {
         if (strcasecmp(s, yes[i]) == 0) {
             *out = true;

@@ -354,6 +354,10 @@ static void tick(orc_master_t *m)
     orc_proc_reap(m);
     orc_proc_check_heartbeats(m, now);
     drain_deadlines(m, now);
+    if (m->watchdog_interval_ms && now >= m->watchdog_next_ms) {
+        orc_notify("WATCHDOG=1");
+        m->watchdog_next_ms = now + m->watchdog_interval_ms;
+    }
     if (m->state == ORC_MASTER_STOPPING) {
         advance_stop(m, now);
         return;
@@ -380,10 +384,6 @@ static void tick(orc_master_t *m)
         begin_reload(m);
     }
     spawn_missing(m, now);
-    if (m->watchdog_interval_ms && now >= m->watchdog_next_ms) {
-        orc_notify("WATCHDOG=1");
-        m->watchdog_next_ms = now + m->watchdog_interval_ms;
-    }
 }
 
 static void wait_for_events(orc_master_t *m)

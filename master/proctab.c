@@ -73,7 +73,7 @@ static void child_run(orc_master_t *m, int slot, int fd, uint32_t generation, in
         .uid = m->uid,
         .gid = m->gid,
     };
-    _exit(orc_worker_run(&args));
+    exit(orc_worker_run(&args)); /* exit, not _exit: sanitizers check for leaks at exit */
 }
 
 int orc_proc_spawn(orc_master_t *m, uint32_t generation, int index, const orc_config_t *cfg,

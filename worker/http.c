@@ -230,6 +230,9 @@ static void finish_reply(orc_req_t *rq, int status, struct evbuffer *body)
     evhttp_add_header(out, "X-Request-ID", rq->id);
     if (w->draining)
         evhttp_add_header(out, "Connection", "close");
+    struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
+    if (evcon != NULL) /* from now on the connection idles between requests */
+        evhttp_connection_set_timeout(evcon, w->cfg->keepalive_timeout);
     size_t bytes = evbuffer_get_length(body);
     uint64_t latency = orc_now_us() - rq->start_us;
     count_request(w, rq->route, status, latency, bytes);
@@ -310,15 +313,15 @@ int orc_http_read_json(orc_req_t *rq, json_object **out)
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t used = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
-    while (obj != NULL && used < len && (text[used] == ' ' || text[used] == '\n' || text[used] == '\r' ||
-                                         text[used] == '\t'))
+    while (obj != NULL && used < len &&
+           (text[used] == ' ' || text[used] == '\n' || text[used] == '\r' || text[used] == '\t'))
         used++;
     if (obj == NULL || jerr != json_tokener_success || used != len) {
         json_object_put(obj);
         orc_http_error(rq, 400, "INVALID_JSON", "the request body is not valid JSON: %s at byte %zu",
                        obj == NULL && jerr == json_tokener_continue ? "unexpected end of input"
-                       : jerr != json_tokener_success                 ? json_tokener_error_desc(jerr)
-                                                                      : "trailing characters",
+                       : jerr != json_tokener_success               ? json_tokener_error_desc(jerr)
+                                                                    : "trailing characters",
                        used);
         return ORC_ERR;
     }

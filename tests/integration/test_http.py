@@ -199,3 +199,17 @@ def test_access_log_lines_and_reopen():
                what="a new access log after USR1")
     old = open(gw.access_log + ".1").read()
     check("after-" not in old, "lines still written to the rotated file")
+
+
+def test_idle_keepalive_connection_closed_after_keepalive_timeout():
+    gw = Gateway(config={"server": {"keepalive_timeout": 1, "read_timeout": 5}}).start()
+    s = socket.create_connection(("127.0.0.1", gw.port), timeout=6)
+    s.sendall(b"GET /api/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = s.recv(65536)
+    check(data.startswith(b"HTTP/1.1 200"), "first response %r" % data[:40])
+    t0 = time.monotonic()
+    closed = s.recv(65536)
+    took = time.monotonic() - t0
+    s.close()
+    check(closed == b"", "the idle connection was not closed: %r" % closed[:40])
+    check(0.8 <= took <= 2.5, "closed after %.1f s, keepalive_timeout is 1 s" % took)

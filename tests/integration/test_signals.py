@@ -133,7 +133,7 @@ def test_readiness_is_503_while_draining():
     conn.request("GET", "/api/health/ready")
     r = conn.getresponse()
     body = r.read()
-    check(r.status == 503 and b"draining" in body or b"stopping" in body, "ready during drain: %d %r" % (r.status, body))
+    check(r.status == 503 and (b"draining" in body or b"stopping" in body), "ready during drain: %d %r" % (r.status, body))
     check(r.getheader("Connection") == "close", "no Connection: close while draining")
     conn.close()
     gw.wait_exit(10)
