@@ -502,6 +502,7 @@ static int finish(orc_config_t *cfg, char *err, size_t errlen)
                  cfg->shm_slots, cfg->workers);
         return ORC_ERR;
     }
+    cfg->shm_slots_setting = cfg->shm_slots;
     if (cfg->shm_slots == 0)
         cfg->shm_slots = ORC_MAX(16, 4 * cfg->workers);
     return ORC_OK;
@@ -541,10 +542,10 @@ void orc_config_free(orc_config_t *cfg)
 
 void orc_config_keep_fixed(orc_config_t *next, const orc_config_t *current)
 {
-    if (next->shm_slots != current->shm_slots) {
+    if (next->shm_slots_setting != current->shm_slots_setting)
         orc_log_warn("server.shm_slots cannot change while running: keeping %d", current->shm_slots);
-        next->shm_slots = current->shm_slots;
-    }
+    next->shm_slots = current->shm_slots;
+    next->shm_slots_setting = current->shm_slots_setting;
     if (strcmp(next->user, current->user) != 0) {
         orc_log_warn("server.user cannot change while running: keeping \"%s\"", current->user);
         set_str(&next->user, current->user);
