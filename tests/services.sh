@@ -16,7 +16,7 @@ orc_postgres_start() {
     chmod 755 "$ORC_PG_DIR"
     [ "$(id -u)" -eq 0 ] && chown postgres "$ORC_PG_DIR"
     ORC_PG_PORT=$(orc_free_port)
-    orc_as_postgres "$bindir/initdb" -q -D "$ORC_PG_DIR/data" -A trust -U postgres >/dev/null || return 1
+    orc_as_postgres "$bindir/initdb" -D "$ORC_PG_DIR/data" -A trust -U postgres >/dev/null || return 1
     orc_as_postgres "$bindir/pg_ctl" -D "$ORC_PG_DIR/data" -l "$ORC_PG_DIR/server.log" -w -t 30 \
         -o "-c listen_addresses=127.0.0.1 -p $ORC_PG_PORT -k $ORC_PG_DIR -c fsync=off" start >/dev/null || return 1
     ORC_PG_PID=$(head -n1 "$ORC_PG_DIR/data/postmaster.pid")
