@@ -53,8 +53,8 @@ typedef struct {
     orc_master_state_t state;
     int sigfd;
     uint64_t reload_started_ms;
-    bool reload_pending;   /* asked while busy: runs when RUNNING again */
-    bool reload_requested; /* asked through the admin API */
+    bool reload_pending;       /* asked while busy: runs when RUNNING again */
+    bool reload_requested;     /* asked through the admin API */
     uint64_t stop_deadline_ms; /* 0: wait for in-flight work as long as it takes */
     int stop_requests;
     uint64_t watchdog_interval_ms, watchdog_next_ms;

@@ -262,6 +262,7 @@ class Load:
         self.gw, self.path, self.keepalive, self.pause = gw, path, keepalive, pause
         self.ok = 0
         self.failures = []
+        self.failures_by_thread = {}
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
@@ -298,6 +299,8 @@ class Load:
             except Exception as e:  # every failure is recorded, none is hidden
                 with self.lock:
                     self.failures.append("%s: %s" % (type(e).__name__, e))
+                    me = threading.get_ident()
+                    self.failures_by_thread[me] = self.failures_by_thread.get(me, 0) + 1
                 if conn is not None:
                     conn.close()
                 conn = None

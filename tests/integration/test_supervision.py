@@ -46,9 +46,10 @@ def test_kill9_worker_replaced_fast_and_totals_monotonic():
         stop.set()
         sampler.join()
     check(replaced and took < 1.0, "replacement took %.2f s" % took)
-    # Connections are opened per request: queued ones survive the crash;
-    # only a request the victim had already accepted may fail.
-    check(len(load.failures) <= 1, "%d failures: %r" % (len(load.failures), load.failures[:5]))
+    # Connections are opened per request: queued ones survive the crash; only
+    # a connection the victim had already accepted may fail, so no client
+    # thread fails more than once.
+    check(max(load.failures_by_thread.values() or [0]) <= 1, "a client failed repeatedly: %r" % load.failures[:5])
     check(all(b >= a for a, b in zip(samples, samples[1:])), "a total went backwards: %r" % samples)
     after = gw.metrics()
     check(after[SERVED] >= before[SERVED] + load.ok - 4, "served total lost the dead worker's counts")
@@ -63,9 +64,10 @@ def test_keepalive_clients_of_surviving_worker_see_no_failure():
         victim = gw.workers()[0]
         os.kill(victim, signal.SIGKILL)
         time.sleep(1.0)
-    # Each keep-alive connection held by the victim fails once (at most 8);
-    # clients of the other worker, and everyone after reconnecting, succeed.
-    check(len(load.failures) <= 8, "%d failures" % len(load.failures))
+    # Each keep-alive connection held by the victim fails once; clients of the
+    # other worker, and everyone after reconnecting, succeed.
+    check(max(load.failures_by_thread.values() or [0]) <= 1, "a client failed repeatedly: %r" % load.failures[:5])
+    check(len(load.failures) < 8, "every client failed: the survivor's clients too")
     check(load.ok > 100, "too few requests served: %d" % load.ok)
 
 
