@@ -83,6 +83,9 @@ static const cfg_item_t schema[] = {
     {"llm.max_concurrent_requests", CFG_INT, F(max_concurrent_requests), 1, 100000, "MAX_CONCURRENT_REQUESTS",
      NULL},
     {"llm.request_timeout", CFG_INT, F(request_timeout), 1, 3600, "REQUEST_TIMEOUT", NULL},
+    {"llm.max_retries", CFG_INT, F(llm_max_retries), 0, 10, "LLM_MAX_RETRIES", NULL},
+    {"llm.retry_base_ms", CFG_INT, F(llm_retry_base_ms), 1, 60000, NULL, NULL},
+    {"llm.retry_max_ms", CFG_INT, F(llm_retry_max_ms), 1, 600000, NULL, NULL},
     {"monitoring.health_check_interval", CFG_INT, F(health_check_interval), 1, 3600, "HEALTH_CHECK_INTERVAL",
      NULL},
     {"monitoring.metrics_collection_interval", CFG_INT, F(metrics_collection_interval), 1, 3600,
@@ -149,7 +152,11 @@ static void set_defaults(orc_config_t *cfg)
     cfg->cache_expire_seconds = 3600;
     cfg->enable_caching = true;
     cfg->max_concurrent_requests = 100;
-    cfg->request_timeout = 30;
+    cfg->request_timeout = 120;
+    cfg->llm_max_retries = 2;
+    cfg->llm_retry_base_ms = 500;
+    cfg->llm_retry_max_ms = 8000;
+    orc_providers_config_defaults(&cfg->providers);
     cfg->health_check_interval = 30;
     cfg->metrics_collection_interval = 60;
     set_str(&cfg->user, "");
@@ -210,10 +217,7 @@ int orc_config_parse_listen(const char *text, orc_listen_t *out)
     return ORC_OK;
 }
 
-static int fail(char *err, size_t errlen, const config_setting_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, const config_setting_t *s, const char *fmt, ...)
+int orc_config_error(char *err, size_t errlen, const config_setting_t *s, const char *fmt, ...)
 {
     size_t n = 0;
     if (s != NULL) {
@@ -253,11 +257,13 @@ static int check_unknown(const config_setting_t *group, const char *prefix, char
         const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
         char path[128];
         snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", config_setting_name(s));
+        if (strcmp(path, "providers") == 0)
+            continue; /* checked by provider_config.c */
         if (config_setting_is_group(s) && schema_has_group(path)) {
             if (check_unknown(s, path, err, errlen) != ORC_OK)
                 return ORC_ERR;
         } else if (schema_find(path) == NULL) {
-            return fail(err, errlen, s, "unknown setting '%s'", path);
+            return orc_config_error(err, errlen, s, "unknown setting '%s'", path);
         }
     }
     return ORC_OK;
@@ -280,15 +286,16 @@ static int read_listen(orc_config_t *cfg, const config_setting_t *s, char *err, 
 {
     int n = config_setting_is_scalar(s) ? 1 : config_setting_length(s);
     if (config_setting_type(s) != CONFIG_TYPE_STRING && !config_setting_is_aggregate(s))
-        return fail(err, errlen, s, "server.listen must be a string or a list of strings");
+        return orc_config_error(err, errlen, s, "server.listen must be a string or a list of strings");
     if (n < 1 || n > ORC_LISTEN_MAX)
-        return fail(err, errlen, s, "server.listen needs 1 to %d addresses", ORC_LISTEN_MAX);
+        return orc_config_error(err, errlen, s, "server.listen needs 1 to %d addresses", ORC_LISTEN_MAX);
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_is_scalar(s) ? s : config_setting_get_elem(s, (unsigned)i);
         const char *text = config_setting_get_string(e);
         if (text == NULL || orc_config_parse_listen(text, &cfg->listen[i]) != ORC_OK)
-            return fail(err, errlen, e, "server.listen: '%s' is not ADDRESS:PORT with a numeric address",
-                        text ? text : "(not a string)");
+            return orc_config_error(err, errlen, e,
+                                    "server.listen: '%s' is not ADDRESS:PORT with a numeric address",
+                                    text ? text : "(not a string)");
     }
     cfg->nlisten = n;
     return ORC_OK;
@@ -298,16 +305,17 @@ static int read_workers(orc_config_t *cfg, const config_setting_t *s, char *err,
 {
     if (config_setting_type(s) == CONFIG_TYPE_STRING) {
         if (strcmp(config_setting_get_string(s), "auto") != 0)
-            return fail(err, errlen, s, "server.workers must be \"auto\" or 1..%d", ORC_WORKERS_MAX);
+            return orc_config_error(err, errlen, s, "server.workers must be \"auto\" or 1..%d",
+                                    ORC_WORKERS_MAX);
         cfg->workers_auto = true;
         cfg->workers = orc_config_cpu_count();
         return ORC_OK;
     }
     if (config_setting_type(s) != CONFIG_TYPE_INT)
-        return fail(err, errlen, s, "server.workers must be \"auto\" or an integer");
+        return orc_config_error(err, errlen, s, "server.workers must be \"auto\" or an integer");
     int v = config_setting_get_int(s);
     if (v < 1 || v > ORC_WORKERS_MAX)
-        return fail(err, errlen, s, "server.workers must be \"auto\" or 1..%d", ORC_WORKERS_MAX);
+        return orc_config_error(err, errlen, s, "server.workers must be \"auto\" or 1..%d", ORC_WORKERS_MAX);
     cfg->workers_auto = false;
     cfg->workers = v;
     return ORC_OK;
@@ -322,32 +330,32 @@ static int read_item(orc_config_t *cfg, const cfg_item_t *it, const config_setti
     case CFG_WORKERS: return read_workers(cfg, s, err, errlen);
     case CFG_INT: {
         if (type != CONFIG_TYPE_INT)
-            return fail(err, errlen, s, "%s must be an integer", it->path);
+            return orc_config_error(err, errlen, s, "%s must be an integer", it->path);
         long v = config_setting_get_int(s);
         if (v < it->min || v > it->max)
-            return fail(err, errlen, s, "%s must be %ld..%ld", it->path, it->min, it->max);
+            return orc_config_error(err, errlen, s, "%s must be %ld..%ld", it->path, it->min, it->max);
         *field_int(cfg, it) = (int)v;
         return ORC_OK;
     }
     case CFG_BOOL:
         if (type != CONFIG_TYPE_BOOL)
-            return fail(err, errlen, s, "%s must be true or false", it->path);
+            return orc_config_error(err, errlen, s, "%s must be true or false", it->path);
         *field_bool(cfg, it) = config_setting_get_bool(s);
         return ORC_OK;
     default: break;
     }
     if (type != CONFIG_TYPE_STRING)
-        return fail(err, errlen, s, "%s must be a string", it->path);
+        return orc_config_error(err, errlen, s, "%s must be a string", it->path);
     const char *v = config_setting_get_string(s);
     if (it->type == CFG_LEVEL) {
         orc_log_level_t level;
         if (orc_log_level_parse(v, &level) != ORC_OK)
-            return fail(err, errlen, s, "%s: unknown level '%s'", it->path, v);
+            return orc_config_error(err, errlen, s, "%s: unknown level '%s'", it->path, v);
         *field_int(cfg, it) = (int)level;
         return ORC_OK;
     }
     if (it->type == CFG_ENUM && enum_ok(it->choices, v) != ORC_OK)
-        return fail(err, errlen, s, "%s must be one of %s", it->path, it->choices);
+        return orc_config_error(err, errlen, s, "%s must be one of %s", it->path, it->choices);
     set_str(field_str(cfg, it), v);
     return ORC_OK;
 }
@@ -372,6 +380,9 @@ static int read_file(orc_config_t *cfg, const char *path, char *err, size_t errl
         if (s != NULL && read_item(cfg, &schema[i], s, err, errlen) != ORC_OK)
             goto out;
     }
+    const config_setting_t *providers = config_lookup(&lc, "providers");
+    if (providers != NULL && orc_providers_config_read(&cfg->providers, providers, err, errlen) != ORC_OK)
+        goto out;
     rc = ORC_OK;
 out:
     config_destroy(&lc);
@@ -492,6 +503,8 @@ static int apply_env(orc_config_t *cfg, char *err, size_t errlen)
     }
     if (cfg->debug && !level_from_env)
         cfg->log_level = ORC_LOG_DEBUG;
+    if (orc_providers_config_env(&cfg->providers, err, errlen) != ORC_OK)
+        return ORC_ERR;
     return apply_host_port(cfg, err, errlen);
 }
 
@@ -505,6 +518,11 @@ static int finish(orc_config_t *cfg, char *err, size_t errlen)
     cfg->shm_slots_setting = cfg->shm_slots;
     if (cfg->shm_slots == 0)
         cfg->shm_slots = ORC_MAX(16, 4 * cfg->workers);
+    if (cfg->llm_retry_max_ms < cfg->llm_retry_base_ms) {
+        snprintf(err, errlen, "llm.retry_max_ms (%d) must not be below llm.retry_base_ms (%d)",
+                 cfg->llm_retry_max_ms, cfg->llm_retry_base_ms);
+        return ORC_ERR;
+    }
     return ORC_OK;
 }
 
@@ -536,6 +554,7 @@ void orc_config_free(orc_config_t *cfg)
     for (size_t i = 0; i < ORC_ARRAY_LEN(schema); i++)
         if (schema[i].type == CFG_STRING || schema[i].type == CFG_SECRET || schema[i].type == CFG_ENUM)
             free(*field_str(cfg, &schema[i]));
+    orc_providers_config_free(&cfg->providers);
     free(cfg->path);
     free(cfg);
 }

@@ -118,6 +118,28 @@ void orc_shm_sum(const orc_shm_t *shm, orc_counters_t *out)
     sum_once(shm, words); /* the master cannot fold forever; best effort */
 }
 
+int orc_shm_provider_find(const orc_shm_t *shm, const char *name)
+{
+    uint32_t n = atomic_load_explicit(&((orc_shm_t *)shm)->nprovider_names, memory_order_acquire);
+    for (uint32_t i = 0; i < n && i < ORC_SHM_PROVIDERS; i++)
+        if (strncmp(shm->provider_names[i], name, ORC_SHM_PROVIDER_NAME) == 0)
+            return (int)i;
+    return ORC_ERR;
+}
+
+int orc_shm_provider_register(orc_shm_t *shm, const char *name)
+{
+    int found = orc_shm_provider_find(shm, name);
+    if (found >= 0)
+        return found;
+    uint32_t n = atomic_load(&shm->nprovider_names);
+    if (n >= ORC_SHM_PROVIDERS || strlen(name) >= ORC_SHM_PROVIDER_NAME)
+        return ORC_ERR;
+    memcpy(shm->provider_names[n], name, strlen(name) + 1);
+    atomic_store_explicit(&shm->nprovider_names, n + 1, memory_order_release);
+    return (int)n;
+}
+
 int orc_shm_status_index(int status)
 {
     for (size_t i = 0; i < ORC_ARRAY_LEN(status_codes); i++)

@@ -20,6 +20,9 @@
 #define ORC_SHM_LAYOUT 1
 #define ORC_ROUTES_MAX 48
 #define ORC_STATUS_MAX 24
+#define ORC_SHM_PROVIDERS 32 /* distinct provider names over the master's life */
+#define ORC_SHM_PROVIDER_NAME 32
+#define ORC_SHM_FAIL_CLASSES 8 /* indexed by orc_fail_class_t */
 
 /* Response status codes counted one by one; the rest are "other". */
 #define ORC_STATUS_CODES                                                                                     \
@@ -46,6 +49,20 @@ typedef enum {
     ORC_MASTER_STOPPING,
 } orc_master_state_t;
 
+/* Upstream calls to one provider (by its stable shm index). */
+typedef struct {
+    _Atomic uint64_t calls;     /* attempts sent upstream */
+    _Atomic uint64_t successes; /* attempts answered successfully */
+    _Atomic uint64_t failures[ORC_SHM_FAIL_CLASSES];
+    _Atomic uint64_t latency_us_sum; /* of successful attempts */
+    _Atomic uint64_t ttft_us_sum;    /* time to first byte, successful attempts */
+    _Atomic uint64_t tokens_in;
+    _Atomic uint64_t tokens_out;
+    _Atomic uint64_t cost_nano_usd;
+    _Atomic uint64_t retries;   /* attempts that were retries on the same provider */
+    _Atomic uint64_t fallbacks; /* requests that moved on to the next provider */
+} orc_provider_counters_t;
+
 /* Monotonic counters: only ever added to.  Summed across slots by readers. */
 typedef struct {
     _Atomic uint64_t requests[ORC_ROUTES_MAX][ORC_STATUS_MAX];
@@ -56,6 +73,7 @@ typedef struct {
     _Atomic uint64_t shed;         /* requests refused with 503 above worker_connections */
     _Atomic uint64_t bad_requests; /* rejected by the HTTP parser before routing */
     _Atomic uint64_t connections;  /* client connections accepted */
+    orc_provider_counters_t providers[ORC_SHM_PROVIDERS];
 } orc_counters_t;
 
 #define ORC_COUNTERS_WORDS (sizeof(orc_counters_t) / sizeof(uint64_t))
@@ -70,6 +88,8 @@ typedef struct {
     _Atomic int64_t inflight;
     _Atomic uint64_t rss_kb;
     _Atomic uint64_t served; /* requests completed, any route */
+    _Atomic int64_t provider_inflight[ORC_SHM_PROVIDERS];
+    _Atomic uint64_t provider_last_success_ms[ORC_SHM_PROVIDERS]; /* wall clock; readers take the max */
     orc_counters_t counters;
 } __attribute__((aligned(64))) orc_slot_t;
 
@@ -86,7 +106,9 @@ typedef struct {
     _Atomic uint64_t worker_restarts;
     _Atomic uint64_t reloads;
     _Atomic uint64_t reload_failures;
-    _Atomic uint32_t fold_seq; /* odd while the master folds a slot */
+    _Atomic uint32_t fold_seq;        /* odd while the master folds a slot */
+    _Atomic uint32_t nprovider_names; /* entries below are written once, before this grows */
+    char provider_names[ORC_SHM_PROVIDERS][ORC_SHM_PROVIDER_NAME];
     orc_counters_t retired;
     orc_slot_t slots[] __attribute__((aligned(64)));
 } orc_shm_t;
@@ -98,6 +120,11 @@ int orc_shm_valid(const orc_shm_t *shm);
 int orc_shm_slot_claim(orc_shm_t *shm, uint32_t generation, uint32_t index);
 void orc_shm_slot_retire(orc_shm_t *shm, int slot);
 void orc_shm_sum(const orc_shm_t *shm, orc_counters_t *out);
+
+/* Master only: the stable index of provider NAME, assigned on first use. */
+int orc_shm_provider_register(orc_shm_t *shm, const char *name);
+/* Any process: the index of NAME, or ORC_ERR. */
+int orc_shm_provider_find(const orc_shm_t *shm, const char *name);
 
 int orc_shm_status_index(int status);
 int orc_shm_status_code(int index); /* 0 for "other" */

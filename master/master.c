@@ -156,6 +156,19 @@ static bool all_fatal(const orc_master_t *m)
 
 /* ---- reload ------------------------------------------------------------ */
 
+/* Gives every configured provider its stable statistics index in shm. */
+static int register_providers(orc_master_t *m, const orc_config_t *cfg, char *err, size_t errlen)
+{
+    for (int i = 0; i < cfg->providers.n; i++) {
+        if (orc_shm_provider_register(m->shm, cfg->providers.list[i].name) < 0) {
+            snprintf(err, errlen, "more than %d distinct provider names since the master started; restart it",
+                     ORC_SHM_PROVIDERS);
+            return ORC_ERR;
+        }
+    }
+    return ORC_OK;
+}
+
 static int free_slots(const orc_master_t *m)
 {
     int n = 0;
@@ -186,6 +199,11 @@ static void begin_reload(orc_master_t *m)
         return;
     }
     orc_config_keep_fixed(next, m->cfg);
+    if (register_providers(m, next, err, sizeof(err)) != ORC_OK) {
+        orc_config_free(next);
+        reload_failed(m, err);
+        return;
+    }
     if (free_slots(m) < next->workers) {
         snprintf(err, sizeof(err), "%d workers need %d free shm slots, %d are free (server.shm_slots is %u)",
                  next->workers, next->workers, free_slots(m), m->nprocs);
@@ -414,8 +432,10 @@ static int setup_signals(orc_master_t *m)
     sigset_t set;
     sigemptyset(&set);
     int sigs[] = {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGCHLD};
-    for (size_t i = 0; i < ORC_ARRAY_LEN(sigs); i++)
+    for (size_t i = 0; i < ORC_ARRAY_LEN(sigs); i++) {
+        signal(sigs[i], SIG_DFL); /* an ignored signal would never reach the signalfd */
         sigaddset(&set, sigs[i]);
+    }
     signal(SIGPIPE, SIG_IGN);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
         return ORC_ERR;
@@ -466,6 +486,18 @@ static void log_startup(const orc_master_t *m)
         orc_log_info("admin routes require Authorization: Bearer <master key>");
     if (getpid() == 1)
         orc_log_info("running as PID 1: reaping orphaned processes");
+    int configured = 0;
+    for (int i = 0; i < c->providers.n; i++) {
+        const orc_provider_config_t *p = &c->providers.list[i];
+        configured += p->configured;
+        orc_log_notice("provider %s (%s) at %s: %s", p->name, p->type, p->base_url,
+                       p->configured ? "configured"
+                       : !p->enabled ? "disabled"
+                                     : "not configured (no key)");
+    }
+    if (configured == 0)
+        orc_log_warn("no LLM provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY "
+                     "or GROK_API_KEY (or point a provider's base_url at an OpenAI-compatible server)");
 }
 
 static void cleanup(orc_master_t *m)
@@ -493,7 +525,8 @@ int orc_master_run(orc_config_t *cfg)
     m.procs = calloc(m.nprocs, sizeof(*m.procs));
     if (m.shm == NULL || m.procs == NULL || setup_signals(&m) != ORC_OK || resolve_user(&m) != ORC_OK)
         goto fail;
-    if (orc_listeners_open(&m.listeners, cfg, NULL, err, sizeof(err)) != ORC_OK) {
+    if (register_providers(&m, cfg, err, sizeof(err)) != ORC_OK ||
+        orc_listeners_open(&m.listeners, cfg, NULL, err, sizeof(err)) != ORC_OK) {
         orc_log_crit("%s", err);
         goto fail;
     }

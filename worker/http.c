@@ -21,7 +21,9 @@
 #include <event2/listener.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <errno.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,29 +224,160 @@ static void access_log(orc_worker_t *w, const char *id, const char *method, cons
         orc_accesslog_write(line, ORC_MIN((size_t)n, sizeof(line) - 1));
 }
 
-static void finish_reply(orc_req_t *rq, int status, struct evbuffer *body)
+/* Stops watching for the client's departure (closecb and peek timer). */
+static void unwatch(orc_req_t *rq)
 {
-    orc_worker_t *w = rq->worker;
-    orc_http_t *h = w->http;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
+    if (rq->watching && evcon != NULL)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    rq->watching = false;
+    if (rq->peek_ev != NULL) {
+        event_free(rq->peek_ev);
+        rq->peek_ev = NULL;
+    }
+}
+
+static void add_common_headers(orc_req_t *rq)
+{
     struct evkeyvalq *out = evhttp_request_get_output_headers(rq->req);
     evhttp_add_header(out, "X-Request-ID", rq->id);
-    if (w->draining)
+    if (rq->worker->draining)
         evhttp_add_header(out, "Connection", "close");
     struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
     if (evcon != NULL) /* from now on the connection idles between requests */
-        evhttp_connection_set_timeout(evcon, w->cfg->keepalive_timeout);
-    size_t bytes = evbuffer_get_length(body);
+        evhttp_connection_set_timeout(evcon, rq->worker->cfg->keepalive_timeout);
+}
+
+/* Accounting of a request: exactly once, before evhttp may free it. */
+static void account(orc_req_t *rq, int status, size_t bytes)
+{
     uint64_t latency = orc_now_us() - rq->start_us;
-    count_request(w, rq->route, status, latency, bytes);
-    access_log(w, rq->id, method_name(rq->method), rq->path, status, bytes, latency, rq->req);
-    evhttp_send_reply(rq->req, status, NULL, body);
-    evbuffer_free(body);
+    count_request(rq->worker, rq->route, status, latency, bytes);
+    access_log(rq->worker, rq->id, method_name(rq->method), rq->path, status, bytes, latency, rq->req);
+}
+
+/* Frees the context once evhttp has the reply. */
+static void release(orc_req_t *rq)
+{
+    orc_worker_t *w = rq->worker;
+    orc_http_t *h = w->http;
     free(rq->path_buf);
     free(rq);
     h->inflight--;
     atomic_store_explicit(&w->slot->inflight, h->inflight, memory_order_relaxed);
     if (h->paused && h->inflight < (int64_t)w->cfg->worker_connections * 9 / 10 && !w->draining)
         set_accepting(h, true);
+}
+
+static void finish_reply(orc_req_t *rq, int status, struct evbuffer *body)
+{
+    unwatch(rq);
+    add_common_headers(rq);
+    account(rq, status, evbuffer_get_length(body));
+    evhttp_send_reply(rq->req, status, NULL, body);
+    evbuffer_free(body);
+    release(rq);
+}
+
+/* ---- streaming and client departure ------------------------------------ */
+
+static void client_gone(orc_req_t *rq, const char *how)
+{
+    if (rq->client_gone)
+        return;
+    rq->client_gone = true;
+    orc_log_debug("request %s: the client went away (%s)", rq->id, how);
+    if (rq->peek_ev != NULL)
+        event_del(rq->peek_ev);
+    if (rq->gone_cb != NULL)
+        rq->gone_cb(rq->gone_arg);
+}
+
+static void on_connection_close(struct evhttp_connection *evcon, void *arg)
+{
+    orc_req_t *rq = arg;
+    (void)evcon;
+    rq->watching = false; /* the connection is being freed: its closecb is spent */
+    client_gone(rq, "connection closed");
+}
+
+/* Before the first byte of the reply evhttp does not read the socket, so
+ * a departed client is noticed by peeking at it. */
+static void on_peek(evutil_socket_t fd, short what, void *arg)
+{
+    orc_req_t *rq = arg;
+    char c;
+    (void)fd;
+    (void)what;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    evutil_socket_t sock = bev ? bufferevent_getfd(bev) : -1;
+    ssize_t n = sock >= 0 ? recv(sock, &c, 1, MSG_PEEK | MSG_DONTWAIT) : 0;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        client_gone(rq, "peer closed");
+}
+
+int orc_http_watch_client(orc_req_t *rq, void (*gone)(void *arg), void *arg)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
+    struct timeval every = {0, 200 * 1000};
+    rq->gone_cb = gone;
+    rq->gone_arg = arg;
+    if (evcon == NULL)
+        return ORC_ERR;
+    evhttp_connection_set_closecb(evcon, on_connection_close, rq);
+    rq->watching = true;
+    rq->peek_ev = event_new(rq->worker->base, -1, EV_PERSIST, on_peek, rq);
+    if (rq->peek_ev == NULL || event_add(rq->peek_ev, &every) != 0)
+        return ORC_ERR;
+    return ORC_OK;
+}
+
+void orc_http_stream_begin(orc_req_t *rq, int status, const char *content_type)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(rq->req);
+    evhttp_add_header(out, "Content-Type", content_type);
+    evhttp_add_header(out, "Cache-Control", "no-cache");
+    evhttp_add_header(out, "X-Accel-Buffering", "no");
+    add_common_headers(rq);
+    if (rq->peek_ev != NULL)
+        event_del(rq->peek_ev); /* from now on evhttp itself notices a departure */
+    rq->streaming = true;
+    rq->stream_status = status;
+    evhttp_send_reply_start(rq->req, status, NULL);
+}
+
+void orc_http_stream_write(orc_req_t *rq, const char *data, size_t len)
+{
+    if (rq->client_gone || len == 0)
+        return;
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL)
+        return;
+    evbuffer_add(b, data, len);
+    evhttp_send_reply_chunk(rq->req, b);
+    evbuffer_free(b);
+    rq->stream_bytes += len;
+}
+
+size_t orc_http_stream_backlog(orc_req_t *rq)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+void orc_http_stream_end(orc_req_t *rq)
+{
+    unwatch(rq);
+    account(rq, rq->stream_status, rq->stream_bytes);
+    evhttp_send_reply_end(rq->req); /* also frees a request whose client left */
+    release(rq);
+}
+
+void orc_http_set_header(orc_req_t *rq, const char *name, const char *value)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(rq->req), name, value);
 }
 
 void orc_http_reply_buffer(orc_req_t *rq, int status, const char *content_type, struct evbuffer *body)

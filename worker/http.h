@@ -16,6 +16,7 @@
 #include "common/util.h"
 #include "worker/router.h"
 
+struct event;
 struct evhttp_request;
 struct json_object;
 typedef struct orc_worker_s orc_worker_t;
@@ -33,6 +34,15 @@ typedef struct orc_req_s {
     char id[ORC_REQUEST_ID_SIZE];
     orc_route_match_t match;
     char *path_buf;
+    /* asynchronous requests */
+    void (*gone_cb)(void *arg);
+    void *gone_arg;
+    struct event *peek_ev;
+    bool watching;
+    bool client_gone;
+    bool streaming;
+    int stream_status;
+    size_t stream_bytes;
 } orc_req_t;
 
 orc_http_t *orc_http_new(orc_worker_t *w, const int *fds, int nfds);
@@ -43,6 +53,9 @@ uint64_t orc_http_last_input_ms(const orc_http_t *h);
 
 const orc_route_t *orc_http_routes(size_t *n);
 
+/* Adds a response header (before the reply). */
+void orc_http_set_header(orc_req_t *rq, const char *name, const char *value);
+
 /* Replies; each one finishes and frees RQ. */
 void orc_http_reply_json(orc_req_t *rq, int status, struct json_object *body); /* takes body */
 struct evbuffer;
@@ -51,6 +64,18 @@ void orc_http_reply_buffer(orc_req_t *rq, int status, const char *content_type,
 void orc_http_reply_text(orc_req_t *rq, int status, const char *content_type, const char *body, size_t len);
 void orc_http_error(orc_req_t *rq, int status, const char *error_code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Calls GONE once if the client disconnects before the request is
+ * finished.  The handler must still finish the request (reply or end its
+ * stream); it may do so from inside GONE. */
+int orc_http_watch_client(orc_req_t *rq, void (*gone)(void *arg), void *arg);
+
+/* A streamed reply: begin (status and headers), write pieces, end.  End
+ * finishes and frees RQ, whether or not the client is still there. */
+void orc_http_stream_begin(orc_req_t *rq, int status, const char *content_type);
+void orc_http_stream_write(orc_req_t *rq, const char *data, size_t len);
+size_t orc_http_stream_backlog(orc_req_t *rq); /* bytes queued to the client */
+void orc_http_stream_end(orc_req_t *rq);
 
 /* Parses the request body as JSON.  ORC_OK with *out (NULL for an empty
  * body), or ORC_ERR after answering 400 with the parser's reason. */

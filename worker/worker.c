@@ -25,6 +25,7 @@
 #include "common/orc.h"
 #include "common/util.h"
 #include "worker/http.h"
+#include "worker/llm.h"
 #include "worker/probe.h"
 #include "worker/sysinfo.h"
 #include "worker/worker.h"
@@ -182,6 +183,7 @@ static int add_events(orc_worker_t *w)
 static void free_worker(orc_worker_t *w)
 {
     orc_http_free(w->http);
+    orc_llm_free(w->llm);
     for (size_t i = 0; i < ORC_ARRAY_LEN(w->signal_ev); i++)
         if (w->signal_ev[i])
             event_free(w->signal_ev[i]);
@@ -238,6 +240,11 @@ int orc_worker_run(const orc_worker_args_t *a)
     w.sys = orc_sysinfo_new();
     if (w.base == NULL || w.sys == NULL || add_events(&w) != ORC_OK) {
         orc_log_crit("cannot set up the event loop");
+        goto out;
+    }
+    w.llm = orc_llm_new(&w);
+    if (w.llm == NULL) {
+        rc = ORC_EXIT_FATAL_CONFIG;
         goto out;
     }
     w.http = orc_http_new(&w, a->listen_fds, a->nlisten);

@@ -40,6 +40,7 @@ struct orc_worker_s {
     int index;
     struct event_base *base;
     struct orc_http_s *http;
+    struct orc_llm_s *llm;
     int channel_fd;
     struct event *channel_ev;
     struct event *heartbeat_ev;

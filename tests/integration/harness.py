@@ -60,6 +60,8 @@ def to_libconfig(value, indent=0):
     if isinstance(value, dict):
         inner = "".join("%s  %s = %s;\n" % (pad, k, to_libconfig(v, indent + 1)) for k, v in value.items())
         return "{\n%s%s}" % (inner, pad)
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        return "(\n" + ",\n".join(pad + "  " + to_libconfig(v, indent + 1) for v in value) + "\n" + pad + ")"
     if isinstance(value, list):
         return "[ " + ", ".join(to_libconfig(v) for v in value) + " ]"
     if isinstance(value, bool):
@@ -218,8 +220,9 @@ class Gateway:
 
 
 def cleanup_all():
-    """Stops every gateway started since the last call; returns bad log lines."""
+    """Stops every gateway and mock started since the last call; returns bad log lines."""
     bad = []
+    stop_mocks()
     while _started:
         gw = _started.pop()
         try:
@@ -308,3 +311,90 @@ class Load:
                 time.sleep(self.pause)
         if conn is not None:
             conn.close()
+
+
+MOCK_BIN = os.environ.get("ORCHESITY_MOCK_BIN",
+                          os.path.join(os.path.dirname(BIN), "tests", "mockllm", "orchesity-mockllm"))
+_mocks = []
+
+
+class Mock:
+    """The mock LLM upstream (all four provider dialects on one port)."""
+
+    def __init__(self, port=0, args=None):
+        self.port = port
+        self.args = args or []
+        self.proc = None
+
+    def start(self):
+        argv = [MOCK_BIN, "--listen", "127.0.0.1:%d" % self.port] + self.args
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        _mocks.append(self)
+        line = self.proc.stdout.readline()
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        check(m is not None, "the mock did not start: %r" % line)
+        self.port = int(m.group(1))
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _call(self, method, path):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request(method, path)
+            r = conn.getresponse()
+            return r.status, r.read()
+        finally:
+            conn.close()
+
+    def requests(self):
+        status, body = self._call("GET", "/_mock/requests")
+        check(status == 200, "mock /_mock/requests: %d" % status)
+        return json.loads(body)["requests"]
+
+    def clear(self):
+        self._call("DELETE", "/_mock/requests")
+
+    def provider_env(self):
+        """Keys and base URLs that point the four default providers at the mock."""
+        return {
+            "OPENAI_API_KEY": "sk-mock-openai-0001", "OPENAI_BASE_URL": self.url + "/v1",
+            "ANTHROPIC_API_KEY": "sk-ant-mock-0002", "ANTHROPIC_BASE_URL": self.url,
+            "GEMINI_API_KEY": "AIzaMockGemini0003", "GEMINI_BASE_URL": self.url,
+            "GROK_API_KEY": "xai-mock-0004", "GROK_BASE_URL": self.url + "/xai/v1",
+        }
+
+
+def stop_mocks():
+    while _mocks:
+        _mocks.pop().stop()
+
+
+def sse_events(raw):
+    """Parses an SSE body into [(event, data)] (data JSON-decoded when it can be)."""
+    events = []
+    for block in raw.replace("\r\n", "\n").split("\n\n"):
+        event, data = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip(" "))
+        if data:
+            text = "\n".join(data)
+            try:
+                events.append((event, json.loads(text)))
+            except ValueError:
+                events.append((event, text))
+    return events

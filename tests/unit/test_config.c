@@ -141,7 +141,7 @@ Test(config, defaults_without_file)
     cr_assert_str_eq(cfg->routing_strategy, "load_balanced");
     cr_assert_str_eq(cfg->selection_policy, "weighted_composite");
     cr_assert_eq(cfg->max_concurrent_requests, 100);
-    cr_assert_eq(cfg->request_timeout, 30);
+    cr_assert_eq(cfg->request_timeout, 120);
     cr_assert_eq(cfg->health_check_interval, 30);
     cr_assert_eq(cfg->metrics_collection_interval, 60);
     orc_config_free(cfg);

@@ -15,5 +15,9 @@ void orc_api_health_service(orc_req_t *rq);
 void orc_api_metrics(orc_req_t *rq);
 void orc_api_admin_config(orc_req_t *rq);
 void orc_api_admin_reload(orc_req_t *rq);
+void orc_api_llm_orchestrate(orc_req_t *rq);
+void orc_api_llm_test(orc_req_t *rq);
+void orc_api_llm_providers(orc_req_t *rq);
+void orc_api_llm_stats(orc_req_t *rq);
 
 #endif

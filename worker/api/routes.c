@@ -22,6 +22,10 @@ const orc_route_t orc_api_routes[] = {
     {GET, "/metrics", orc_api_metrics, "metrics", false},
     {GET, "/api/admin/config", orc_api_admin_config, "admin_config", true},
     {POST, "/api/admin/reload", orc_api_admin_reload, "admin_reload", true},
+    {POST, "/api/llm/orchestrate", orc_api_llm_orchestrate, "llm_orchestrate", false},
+    {POST, "/api/llm/test/{provider}", orc_api_llm_test, "llm_test", false},
+    {GET, "/api/llm/providers", orc_api_llm_providers, "llm_providers", false},
+    {GET, "/api/llm/stats", orc_api_llm_stats, "llm_stats", false},
 };
 
 const size_t orc_api_nroutes = ORC_ARRAY_LEN(orc_api_routes);

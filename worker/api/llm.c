@@ -1,0 +1,465 @@
+/*
+ * llm.c - POST /api/llm/orchestrate and POST /api/llm/test/{provider}.
+ *
+ * An orchestration owns its request context until it replies, and one job
+ * per provider it asks (several named providers: called concurrently, to
+ * compare answers; none named: the configured providers in order, the
+ * first answering and the others as fallbacks).  It replies when the last
+ * job is done, or streams tagged SSE events as they arrive.  A client
+ * that leaves cancels every job and so every upstream call.
+ */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/orc.h"
+#include "common/util.h"
+#include "worker/api/api.h"
+#include "worker/api/llm_request.h"
+#include "worker/orchestrator.h"
+#include "worker/worker.h"
+
+#define HEARTBEAT_S 10
+
+typedef struct {
+    orc_job_t *job;
+    orc_provider_rt_t *provider;
+    char model[ORC_MODEL_ID_MAX];
+    struct orchestration_s *owner;
+    json_object *result; /* the entry of "results" once done */
+    bool ok, bad_request;
+    orc_failure_t failure;
+} entry_t;
+
+typedef struct orchestration_s {
+    orc_req_t *rq;
+    orc_orchestration_t spec;
+    entry_t entries[ORC_PROVIDERS_MAX];
+    int nentries, pending;
+    bool test_mode; /* /api/llm/test/{provider} */
+    struct event *heartbeat;
+    uint64_t started_us;
+} orch_t;
+
+static void orch_free(orch_t *o)
+{
+    for (int i = 0; i < o->nentries; i++) {
+        orc_job_cancel(o->entries[i].job);
+        json_object_put(o->entries[i].result);
+    }
+    if (o->heartbeat)
+        event_free(o->heartbeat);
+    orc_orchestration_free(&o->spec);
+    free(o);
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+static json_object *usage_json(const orc_usage_t *u)
+{
+    json_object *o = json_object_new_object();
+    orc_json_add_int(o, "prompt_tokens", u->prompt_tokens);
+    orc_json_add_int(o, "completion_tokens", u->completion_tokens);
+    orc_json_add_int(o, "total_tokens", u->total_tokens);
+    return o;
+}
+
+static const char *failure_text(const orc_job_result_t *r)
+{
+    return r->failure.message[0] ? r->failure.message : "the provider did not answer";
+}
+
+static json_object *result_json(const entry_t *e, const orc_job_result_t *r)
+{
+    json_object *o = json_object_new_object(), *attempts = json_object_new_array();
+    orc_json_add_str(o, "provider", (r->provider ? r->provider : e->provider)->cfg->name);
+    orc_json_add_str(o, "model", r->model[0] ? r->model : e->model);
+    orc_json_add_str(o, "response", r->ok ? r->text : NULL);
+    orc_json_add_int(o, "tokens_used", r->ok ? r->usage.total_tokens : 0);
+    orc_json_add_double(o, "response_time", (double)r->latency_us / 1e6);
+    orc_json_add_str(o, "error", r->ok ? NULL : failure_text(r));
+    orc_json_add_str(o, "error_class", r->ok ? NULL : orc_fail_class_name(r->failure.cls));
+    orc_json_add_str(o, "finish_reason", r->ok ? r->finish_reason : NULL);
+    json_object_object_add(o, "usage", r->ok ? usage_json(&r->usage) : NULL);
+    char cost[32];
+    snprintf(cost, sizeof(cost), "%.8f", r->cost_usd);
+    json_object_object_add(o, "cost", json_object_new_double_s(r->cost_usd, cost));
+    for (int i = 0; i < r->nattempts; i++) {
+        const orc_attempt_t *a = &r->attempts[i];
+        json_object *j = json_object_new_object();
+        orc_json_add_str(j, "provider", a->provider);
+        orc_json_add_str(j, "model", a->model);
+        orc_json_add_int(j, "status", a->status);
+        orc_json_add_str(j, "outcome", a->cls == ORC_FAIL_NONE ? "success" : orc_fail_class_name(a->cls));
+        if (a->error[0])
+            orc_json_add_str(j, "error", a->error);
+        orc_json_add_double(j, "response_time", (double)a->latency_us / 1e6);
+        json_object_array_add(attempts, j);
+    }
+    json_object_object_add(o, "attempts", attempts);
+    return o;
+}
+
+static int count_ok(const orch_t *o)
+{
+    int n = 0;
+    for (int i = 0; i < o->nentries; i++)
+        n += o->entries[i].ok;
+    return n;
+}
+
+static json_object *document(orch_t *o)
+{
+    char ts[32];
+    orc_iso8601(ts, sizeof(ts), orc_wall_ms());
+    json_object *doc = json_object_new_object(), *results = json_object_new_array();
+    json_object *errors = json_object_new_array();
+    int64_t tokens = 0;
+    for (int i = 0; i < o->nentries; i++) {
+        entry_t *e = &o->entries[i];
+        json_object *tu, *err;
+        json_object_array_add(results, json_object_get(e->result));
+        if (json_object_object_get_ex(e->result, "tokens_used", &tu))
+            tokens += json_object_get_int64(tu);
+        if (!e->ok && json_object_object_get_ex(e->result, "error", &err)) {
+            json_object *x = json_object_new_object();
+            orc_json_add_str(x, "provider", e->provider->cfg->name);
+            json_object_object_add(x, "error", json_object_get(err));
+            orc_json_add_str(x, "timestamp", ts);
+            json_object_array_add(errors, x);
+        }
+    }
+    orc_json_add_str(doc, "request_id", o->rq->id);
+    orc_json_add_str(doc, "status", count_ok(o) > 0 ? "completed" : "failed");
+    json_object_object_add(doc, "results", results);
+    json_object_object_add(doc, "errors", errors);
+    orc_json_add_double(doc, "total_response_time", (double)(orc_now_us() - o->started_us) / 1e6);
+    orc_json_add_int(doc, "tokens_used", tokens);
+    return doc;
+}
+
+/* All failed: the status says why (400 the request, 429 rate limits, else 502). */
+static int failure_status(const orch_t *o, int64_t *retry_after_ms)
+{
+    bool all_bad = true, all_limited = true;
+    *retry_after_ms = -1;
+    for (int i = 0; i < o->nentries; i++) {
+        const entry_t *e = &o->entries[i];
+        all_bad &= e->bad_request;
+        all_limited &= e->failure.cls == ORC_FAIL_RATE_LIMITED;
+        if (e->failure.retry_after_ms > *retry_after_ms)
+            *retry_after_ms = e->failure.retry_after_ms;
+    }
+    return all_bad ? 400 : all_limited ? 429 : 502;
+}
+
+static void reply_sync(orch_t *o)
+{
+    json_object *doc = document(o);
+    int status = 200;
+    if (count_ok(o) == 0) {
+        int64_t retry_ms;
+        char ts[32], ra[32];
+        status = failure_status(o, &retry_ms);
+        orc_iso8601(ts, sizeof(ts), orc_wall_ms());
+        orc_json_add_str(doc, "detail",
+                         status == 400   ? "the request was refused by every provider asked"
+                         : status == 429 ? "every provider asked is rate limiting"
+                                         : "no provider asked could answer");
+        orc_json_add_str(doc, "error_code",
+                         status == 400   ? "BAD_REQUEST"
+                         : status == 429 ? "RATE_LIMITED"
+                                         : "UPSTREAM_FAILED");
+        orc_json_add_str(doc, "timestamp", ts);
+        if (status == 429 && retry_ms >= 0) {
+            snprintf(ra, sizeof(ra), "%lld", (long long)((retry_ms + 999) / 1000));
+            orc_http_set_header(o->rq, "Retry-After", ra);
+        }
+    }
+    orc_http_reply_json(o->rq, status, doc);
+}
+
+/* ---- streaming --------------------------------------------------------- */
+
+static void sse_send(orch_t *o, const char *event, json_object *data)
+{
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(
+        data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    char head[64];
+    int hl = snprintf(head, sizeof(head), "event: %s\ndata: ", event);
+    orc_http_stream_write(o->rq, head, (size_t)hl);
+    orc_http_stream_write(o->rq, text, len);
+    orc_http_stream_write(o->rq, "\n\n", 2);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    orch_t *o = arg;
+    (void)fd;
+    (void)what;
+    orc_http_stream_write(o->rq, ": keep-alive\n\n", 14);
+}
+
+static void stream_begin(orch_t *o)
+{
+    orc_http_stream_begin(o->rq, 200, "text/event-stream; charset=utf-8");
+    json_object *start = json_object_new_object(), *names = json_object_new_array();
+    orc_json_add_str(start, "request_id", o->rq->id);
+    for (int i = 0; i < o->nentries; i++)
+        json_object_array_add(names, json_object_new_string(o->entries[i].provider->cfg->name));
+    json_object_object_add(start, "providers", names);
+    sse_send(o, "start", start);
+    json_object_put(start);
+    struct timeval every = {HEARTBEAT_S, 0};
+    o->heartbeat = event_new(o->rq->worker->base, -1, EV_PERSIST, on_heartbeat, o);
+    if (o->heartbeat != NULL)
+        event_add(o->heartbeat, &every);
+}
+
+static void stream_end(orch_t *o)
+{
+    json_object *end = json_object_new_object();
+    orc_json_add_str(end, "request_id", o->rq->id);
+    orc_json_add_str(end, "status", count_ok(o) > 0 ? "completed" : "failed");
+    sse_send(o, "end", end);
+    json_object_put(end);
+    orc_http_stream_end(o->rq);
+}
+
+static void on_chunk(void *arg, json_object *chunk)
+{
+    entry_t *e = arg;
+    orch_t *o = e->owner;
+    json_object *error, *choices;
+    if (!o->spec.stream)
+        return;
+    if (json_object_object_get_ex(chunk, "error", &error))
+        return; /* reported by on_done with the provider's name */
+    if (!json_object_object_get_ex(chunk, "choices", &choices) || json_object_array_length(choices) == 0)
+        return;
+    json_object *c0 = json_object_array_get_idx(choices, 0), *delta, *content;
+    if (!json_object_object_get_ex(c0, "delta", &delta) ||
+        !json_object_object_get_ex(delta, "content", &content) ||
+        !json_object_is_type(content, json_type_string) || json_object_get_string_len(content) == 0)
+        return;
+    const orc_target_t *t = orc_job_target(e->job);
+    json_object *ev = json_object_new_object();
+    orc_json_add_str(ev, "provider", t->provider->cfg->name);
+    orc_json_add_str(ev, "model", t->model);
+    json_object_object_add(ev, "delta", json_object_get(content));
+    sse_send(o, "chunk", ev);
+    json_object_put(ev);
+}
+
+static void stream_result(orch_t *o, entry_t *e, const orc_job_result_t *r)
+{
+    json_object *ev = json_object_new_object();
+    orc_json_add_str(ev, "provider", (r->provider ? r->provider : e->provider)->cfg->name);
+    orc_json_add_str(ev, "model", r->model[0] ? r->model : e->model);
+    if (r->ok) {
+        orc_json_add_str(ev, "finish_reason", r->finish_reason);
+        json_object_object_add(ev, "usage", usage_json(&r->usage));
+        orc_json_add_double(ev, "response_time", (double)r->latency_us / 1e6);
+        sse_send(o, "done", ev);
+    } else {
+        orc_json_add_str(ev, "error", failure_text(r));
+        orc_json_add_str(ev, "error_class", orc_fail_class_name(r->failure.cls));
+        sse_send(o, "error", ev);
+    }
+    json_object_put(ev);
+}
+
+/* ---- jobs -------------------------------------------------------------- */
+
+static void reply_test(orch_t *o);
+
+static void on_job_done(void *arg, const orc_job_result_t *r)
+{
+    entry_t *e = arg;
+    orch_t *o = e->owner;
+    e->job = NULL;
+    e->ok = r->ok;
+    e->bad_request = r->bad_request;
+    e->failure = r->failure;
+    e->result = result_json(e, r);
+    if (r->ok)
+        orc_log_debug("request %s: %s/%s answered in %.3f s", o->rq->id, e->provider->cfg->name, r->model,
+                      (double)r->latency_us / 1e6);
+    if (o->spec.stream)
+        stream_result(o, e, r);
+    if (--o->pending > 0)
+        return;
+    if (o->test_mode)
+        reply_test(o);
+    else if (o->spec.stream)
+        stream_end(o);
+    else
+        reply_sync(o);
+    orch_free(o);
+}
+
+static void on_client_gone(void *arg)
+{
+    orch_t *o = arg;
+    for (int i = 0; i < o->nentries; i++) {
+        orc_job_cancel(o->entries[i].job);
+        o->entries[i].job = NULL;
+    }
+    orc_log_info("request %s: the client left; its upstream calls are cancelled", o->rq->id);
+    if (o->spec.stream)
+        orc_http_stream_end(o->rq);
+    else
+        orc_http_error(o->rq, 499, "CLIENT_CLOSED_REQUEST", "the client closed the connection");
+    orch_free(o);
+}
+
+static void add_entry(orch_t *o, orc_llm_t *llm, int provider_index)
+{
+    entry_t *e = &o->entries[o->nentries++];
+    e->owner = o;
+    e->provider = &llm->providers[provider_index];
+    const char *model = o->spec.model[0] ? o->spec.model : e->provider->cfg->default_model;
+    snprintf(e->model, sizeof(e->model), "%s", model);
+}
+
+/* One job per named provider, or one job over every provider in order. */
+static int start_jobs(orch_t *o, orc_llm_t *llm)
+{
+    static const orc_job_cbs_t cbs = {on_chunk, on_job_done};
+    int njobs = o->spec.explicit_providers ? o->spec.nproviders : 1;
+    for (int j = 0; j < njobs; j++) {
+        entry_t *e = &o->entries[j];
+        orc_job_spec_t spec = {.request = o->spec.request, .stream = o->spec.stream, .include_usage = true};
+        int first = o->spec.explicit_providers ? j : 0,
+            last = o->spec.explicit_providers ? j : o->nentries - 1;
+        for (int k = first; k <= last; k++) {
+            spec.targets[spec.ntargets].provider = o->entries[k].provider;
+            snprintf(spec.targets[spec.ntargets].model, ORC_MODEL_ID_MAX, "%s", o->entries[k].model);
+            spec.ntargets++;
+        }
+        e->job = orc_job_start(llm, &spec, &cbs, e);
+        if (e->job == NULL)
+            return ORC_ERR;
+        o->pending++;
+    }
+    o->nentries = njobs;
+    return ORC_OK;
+}
+
+static orch_t *orch_new(orc_req_t *rq)
+{
+    orch_t *o = calloc(1, sizeof(*o));
+    if (o != NULL) {
+        o->rq = rq;
+        o->started_us = orc_now_us();
+    }
+    return o;
+}
+
+static void run(orch_t *o)
+{
+    orc_llm_t *llm = o->rq->worker->llm;
+    if (!o->spec
+             .explicit_providers) /* every configured provider, in order: first answers, others fall back */
+        for (int i = 0; i < llm->n && o->nentries < ORC_PROVIDERS_MAX; i++)
+            if (llm->providers[i].cfg->configured)
+                add_entry(o, llm, i);
+    for (int i = 0; o->spec.explicit_providers && i < o->spec.nproviders; i++)
+        add_entry(o, llm, o->spec.providers[i]);
+    if (o->nentries == 0) {
+        orc_http_error(
+            o->rq, 503, "NO_PROVIDER",
+            "no LLM provider is configured: set OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or "
+            "GROK_API_KEY");
+        orch_free(o);
+        return;
+    }
+    if (start_jobs(o, llm) != ORC_OK) {
+        orc_http_error(o->rq, 503, "OUT_OF_MEMORY", "cannot start the request now");
+        orch_free(o);
+        return;
+    }
+    orc_http_watch_client(o->rq, on_client_gone, o);
+    if (o->spec.stream)
+        stream_begin(o);
+}
+
+void orc_api_llm_orchestrate(orc_req_t *rq)
+{
+    json_object *body = NULL;
+    char err[512];
+    if (orc_http_read_json(rq, &body) != ORC_OK)
+        return;
+    orch_t *o = orch_new(rq);
+    if (o == NULL) {
+        json_object_put(body);
+        orc_http_error(rq, 503, "OUT_OF_MEMORY", "cannot start the request now");
+        return;
+    }
+    int rc = orc_orchestration_parse(body, &rq->worker->cfg->providers, &o->spec, err, sizeof(err));
+    json_object_put(body);
+    if (rc != ORC_OK) {
+        free(o);
+        orc_http_error(rq, 400, "VALIDATION_ERROR", "%s", err);
+        return;
+    }
+    run(o);
+}
+
+/* ---- /api/llm/test/{provider} ------------------------------------------ */
+
+static void reply_test(orch_t *o)
+{
+    entry_t *e = &o->entries[0];
+    json_object *doc = json_object_new_object(), *r = e->result, *v;
+    orc_json_add_str(doc, "provider", e->provider->cfg->name);
+    orc_json_add_str(doc, "status", e->ok ? "success" : "failed");
+    if (e->ok && json_object_object_get_ex(r, "response", &v)) {
+        char first[101];
+        snprintf(first, sizeof(first), "%s", json_object_get_string(v));
+        orc_json_add_str(doc, "response", first);
+    }
+    if (json_object_object_get_ex(r, "response_time", &v))
+        json_object_object_add(doc, "response_time", json_object_get(v));
+    if (json_object_object_get_ex(r, "tokens_used", &v))
+        json_object_object_add(doc, "tokens_used", json_object_get(v));
+    if (json_object_object_get_ex(r, "model", &v))
+        json_object_object_add(doc, "model", json_object_get(v));
+    if (!e->ok && json_object_object_get_ex(r, "error", &v)) {
+        json_object *errors = json_object_new_array();
+        json_object_array_add(errors, json_object_get(v));
+        json_object_object_add(doc, "errors", errors);
+    }
+    orc_http_reply_json(o->rq, 200, doc);
+}
+
+void orc_api_llm_test(orc_req_t *rq)
+{
+    const char *name = rq->match.params[0];
+    orc_llm_t *llm = rq->worker->llm;
+    orc_provider_rt_t *p = orc_llm_provider(llm, name);
+    if (p == NULL) {
+        orc_http_error(rq, 400, "INVALID_PROVIDER", "unknown provider '%.64s'", name);
+        return;
+    }
+    orch_t *o = orch_new(rq);
+    json_object *body =
+        json_tokener_parse("{\"messages\":[{\"role\":\"user\",\"content\":\"Reply with one word: pong\"}],"
+                           "\"max_tokens\":16}");
+    if (o == NULL || body == NULL) {
+        free(o);
+        json_object_put(body);
+        orc_http_error(rq, 503, "OUT_OF_MEMORY", "cannot start the request now");
+        return;
+    }
+    o->test_mode = true;
+    o->spec.request = body;
+    o->spec.explicit_providers = true;
+    o->spec.nproviders = 1;
+    o->spec.providers[0] = p->index;
+    run(o);
+}
