@@ -257,7 +257,7 @@ static int check_unknown(const config_setting_t *group, const char *prefix, char
         const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
         char path[128];
         snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", config_setting_name(s));
-        if (strcmp(path, "providers") == 0)
+        if (strcmp(path, "providers") == 0 || strcmp(path, "model_aliases") == 0)
             continue; /* checked by provider_config.c */
         if (config_setting_is_group(s) && schema_has_group(path)) {
             if (check_unknown(s, path, err, errlen) != ORC_OK)
@@ -382,6 +382,9 @@ static int read_file(orc_config_t *cfg, const char *path, char *err, size_t errl
     }
     const config_setting_t *providers = config_lookup(&lc, "providers");
     if (providers != NULL && orc_providers_config_read(&cfg->providers, providers, err, errlen) != ORC_OK)
+        goto out;
+    const config_setting_t *aliases = config_lookup(&lc, "model_aliases");
+    if (aliases != NULL && orc_providers_config_read_aliases(&cfg->providers, aliases, err, errlen) != ORC_OK)
         goto out;
     rc = ORC_OK;
 out:

@@ -61,6 +61,11 @@ static const default_provider_t defaults[] = {
     {"grok", "https://api.x.ai/v1", "GROK_API_KEY", "grok-4-fast", MODELS(grok_models)},
 };
 
+static int known_keys(const config_setting_t *g, const char **keys, size_t n, const char *what, char *err,
+                      size_t errlen);
+static int get_string(const config_setting_t *g, const char *key, char **slot, bool required, char *err,
+                      size_t errlen);
+
 static char *dup_or_die(const char *s)
 {
     char *d = strdup(s ? s : "");
@@ -129,11 +134,49 @@ static void provider_free(orc_provider_config_t *p)
     memset(p, 0, sizeof(*p));
 }
 
+static void aliases_free(orc_providers_config_t *pc)
+{
+    for (int i = 0; i < pc->naliases; i++) {
+        free(pc->aliases[i].alias);
+        free(pc->aliases[i].target);
+    }
+    pc->naliases = 0;
+}
+
 void orc_providers_config_free(orc_providers_config_t *pc)
 {
     for (int i = 0; i < pc->n; i++)
         provider_free(&pc->list[i]);
     pc->n = 0;
+    aliases_free(pc);
+}
+
+/* model_aliases = ( { alias = "fast"; model = "openai/gpt-4o-mini"; }, ... ); */
+int orc_providers_config_read_aliases(orc_providers_config_t *pc, const config_setting_t *list, char *err,
+                                      size_t errlen)
+{
+    static const char *keys[] = {"alias", "model"};
+    if (!config_setting_is_list(list))
+        return orc_config_error(err, errlen, list,
+                                "model_aliases must be a list: ( { alias = ...; model = ...; } )");
+    if (config_setting_length(list) > ORC_ALIASES_MAX)
+        return orc_config_error(err, errlen, list, "at most %d model aliases", ORC_ALIASES_MAX);
+    aliases_free(pc);
+    for (int i = 0; i < config_setting_length(list); i++) {
+        const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        orc_alias_config_t *a = &pc->aliases[pc->naliases];
+        if (!config_setting_is_group(g) || known_keys(g, keys, 2, "model alias", err, errlen) != ORC_OK)
+            return config_setting_is_group(g) ? ORC_ERR
+                                              : orc_config_error(err, errlen, g, "each alias is a group");
+        pc->naliases++;
+        if (get_string(g, "alias", &a->alias, true, err, errlen) != ORC_OK ||
+            get_string(g, "model", &a->target, true, err, errlen) != ORC_OK)
+            return ORC_ERR;
+        if (a->alias[0] == '\0' || strchr(a->target, '/') == NULL)
+            return orc_config_error(err, errlen, g,
+                                    "model_aliases: alias must be non-empty and model \"provider/model\"");
+    }
+    return ORC_OK;
 }
 
 /* ---- reading the file -------------------------------------------------- */

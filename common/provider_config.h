@@ -46,9 +46,18 @@ typedef struct {
     bool configured; /* enabled and has a key (openai-compatible needs none) */
 } orc_provider_config_t;
 
+#define ORC_ALIASES_MAX 64
+
+typedef struct {
+    char *alias;  /* what clients send as "model" */
+    char *target; /* "provider/model" */
+} orc_alias_config_t;
+
 typedef struct {
     orc_provider_config_t list[ORC_PROVIDERS_MAX];
     int n;
+    orc_alias_config_t aliases[ORC_ALIASES_MAX];
+    int naliases;
 } orc_providers_config_t;
 
 struct config_setting_t;
@@ -60,6 +69,8 @@ int orc_providers_config_read(orc_providers_config_t *p, const struct config_set
  * OPENAI_BASE_URL, ANTHROPIC_BASE_URL, GEMINI_BASE_URL, GROK_BASE_URL
  * overrides of the providers of those names. */
 int orc_providers_config_env(orc_providers_config_t *p, char *err, size_t errlen);
+int orc_providers_config_read_aliases(orc_providers_config_t *p, const struct config_setting_t *list,
+                                      char *err, size_t errlen);
 void orc_providers_config_free(orc_providers_config_t *p);
 
 const orc_provider_config_t *orc_providers_config_find(const orc_providers_config_t *p, const char *name);

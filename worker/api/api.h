@@ -19,5 +19,9 @@ void orc_api_llm_orchestrate(orc_req_t *rq);
 void orc_api_llm_test(orc_req_t *rq);
 void orc_api_llm_providers(orc_req_t *rq);
 void orc_api_llm_stats(orc_req_t *rq);
+void orc_api_openai_chat(orc_req_t *rq);
+void orc_api_openai_models(orc_req_t *rq);
+void orc_openai_error(orc_req_t *rq, int status, const char *type, const char *param, const char *code,
+                      const char *message);
 
 #endif

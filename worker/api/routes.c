@@ -26,6 +26,8 @@ const orc_route_t orc_api_routes[] = {
     {POST, "/api/llm/test/{provider}", orc_api_llm_test, "llm_test", false},
     {GET, "/api/llm/providers", orc_api_llm_providers, "llm_providers", false},
     {GET, "/api/llm/stats", orc_api_llm_stats, "llm_stats", false},
+    {POST, "/v1/chat/completions", orc_api_openai_chat, "v1_chat_completions", false},
+    {GET, "/v1/models", orc_api_openai_models, "v1_models", false},
 };
 
 const size_t orc_api_nroutes = ORC_ARRAY_LEN(orc_api_routes);
