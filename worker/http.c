@@ -428,7 +428,7 @@ void orc_http_error(orc_req_t *rq, int status, const char *error_code, const cha
     orc_http_reply_json(rq, status, error_body(detail, error_code, rq->id));
 }
 
-int orc_http_read_json(orc_req_t *rq, json_object **out)
+int orc_http_body_json(orc_req_t *rq, json_object **out, char *err, size_t errlen)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(rq->req);
     size_t len = evbuffer_get_length(in);
@@ -439,7 +439,7 @@ int orc_http_read_json(orc_req_t *rq, json_object **out)
     json_tokener *tok = json_tokener_new();
     if (tok == NULL || text == NULL) {
         json_tokener_free(tok);
-        orc_http_error(rq, 503, "OUT_OF_MEMORY", "cannot parse the request body now");
+        snprintf(err, errlen, "out of memory while parsing the request body");
         return ORC_ERR;
     }
     json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
@@ -451,15 +451,24 @@ int orc_http_read_json(orc_req_t *rq, json_object **out)
         used++;
     if (obj == NULL || jerr != json_tokener_success || used != len) {
         json_object_put(obj);
-        orc_http_error(rq, 400, "INVALID_JSON", "the request body is not valid JSON: %s at byte %zu",
-                       obj == NULL && jerr == json_tokener_continue ? "unexpected end of input"
-                       : jerr != json_tokener_success               ? json_tokener_error_desc(jerr)
-                                                                    : "trailing characters",
-                       used);
+        snprintf(err, errlen, "the request body is not valid JSON: %s at byte %zu",
+                 obj == NULL && jerr == json_tokener_continue ? "unexpected end of input"
+                 : jerr != json_tokener_success               ? json_tokener_error_desc(jerr)
+                                                              : "trailing characters",
+                 used);
         return ORC_ERR;
     }
     *out = obj;
     return ORC_OK;
+}
+
+int orc_http_read_json(orc_req_t *rq, json_object **out)
+{
+    char err[256];
+    if (orc_http_body_json(rq, out, err, sizeof(err)) == ORC_OK)
+        return ORC_OK;
+    orc_http_error(rq, 400, "INVALID_JSON", "%s", err);
+    return ORC_ERR;
 }
 
 const char *orc_http_query_get(orc_req_t *rq, const char *key, char *buf, size_t size)

@@ -80,6 +80,8 @@ void orc_http_stream_end(orc_req_t *rq);
 /* Parses the request body as JSON.  ORC_OK with *out (NULL for an empty
  * body), or ORC_ERR after answering 400 with the parser's reason. */
 int orc_http_read_json(orc_req_t *rq, struct json_object **out);
+/* The same without replying: ORC_ERR with the reason in ERR. */
+int orc_http_body_json(orc_req_t *rq, struct json_object **out, char *err, size_t errlen);
 
 const char *orc_http_query_get(orc_req_t *rq, const char *key, char *buf, size_t size);
 

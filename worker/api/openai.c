@@ -249,8 +249,10 @@ void orc_api_openai_chat(orc_req_t *rq)
     char err[512];
     int status;
     orc_model_route_t route;
-    if (orc_http_read_json(rq, &body) != ORC_OK)
+    if (orc_http_body_json(rq, &body, err, sizeof(err)) != ORC_OK) {
+        orc_openai_error(rq, 400, "invalid_request_error", NULL, "invalid_json", err);
         return;
+    }
     problem = body ? check_request(body, &param) : "the body must be a JSON object";
     if (problem != NULL) {
         json_object_put(body);
