@@ -370,22 +370,6 @@ int orc_providers_config_read(orc_providers_config_t *pc, const config_setting_t
 
 /* ---- environment ------------------------------------------------------- */
 
-static int read_key_file(const char *var, const char *path, char **slot, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, errlen, "environment %s_FILE: cannot read %s: %s", var, path, strerror(errno));
-        return ORC_ERR;
-    }
-    char buf[4096] = "";
-    if (fgets(buf, sizeof(buf), f) == NULL)
-        buf[0] = '\0';
-    fclose(f);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    set(slot, buf);
-    return ORC_OK;
-}
-
 static int resolve_key(orc_provider_config_t *p, char *err, size_t errlen)
 {
     if (p->api_key_env[0] == '\0')
@@ -394,7 +378,7 @@ static int resolve_key(orc_provider_config_t *p, char *err, size_t errlen)
     snprintf(file_var, sizeof(file_var), "%s_FILE", p->api_key_env);
     const char *file = getenv(file_var), *value = getenv(p->api_key_env);
     if (file && *file)
-        return read_key_file(p->api_key_env, file, &p->api_key, err, errlen);
+        return orc_config_read_secret_file(p->api_key_env, file, &p->api_key, err, errlen);
     if (value && *value)
         set(&p->api_key, value);
     return ORC_OK;

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # SC2016: the `bash -c` probes are single-quoted on purpose (arguments come
 # in as $0, $1). SC2034: some variables set here are read by the scripts.
+# SC2153: THREADS, START_TIMEOUT and the like are set by the scripts.
 # SC2317: cleanup runs from the EXIT trap.
-# shellcheck disable=SC2016,SC2034,SC2317
+# shellcheck disable=SC2016,SC2034,SC2153,SC2317
 #
 # lib.sh: shell functions shared by the benchmark scripts in tests/bench/.
 # It is sourced, not run:

@@ -15,6 +15,7 @@
 #include "common/orc.h"
 #include "worker/providers/provider.h"
 #include "worker/providers/sse.h"
+#include "tests/unit/helpers.h"
 
 #define FIXTURE(name) ORC_TEST_DATA "/providers/" name
 
@@ -25,55 +26,11 @@ static const orc_endpoint_t ep = {ORC_PROVIDER_ANTHROPIC, "https://api.anthropic
 
 /* --- helpers --------------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static json_object *at(json_object *o, const char *path)
-{
-    char buf[256], *save = NULL;
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *tok = strtok_r(buf, ".", &save); tok != NULL && o != NULL; tok = strtok_r(NULL, ".", &save)) {
-        if (json_object_is_type(o, json_type_array))
-            o = json_object_array_get_idx(o, (size_t)atoi(tok));
-        else if (!json_object_object_get_ex(o, tok, &o))
-            return NULL;
-    }
-    return o;
-}
-
-static const char *at_str(json_object *o, const char *path)
-{
-    json_object *v = at(o, path);
-    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static int64_t at_int(json_object *o, const char *path)
-{
-    return json_object_get_int64(at(o, path));
-}
-
-static const char *plain(json_object *o)
-{
-    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-}
-
 static void assert_json(json_object *got, const char *want_text)
 {
     json_object *want = json_tokener_parse(want_text);
     cr_assert_not_null(want, "bad expected JSON: %s", want_text);
-    cr_assert(json_object_equal(got, want), "got  %s\nwant %s", plain(got), plain(want));
+    cr_assert(json_object_equal(got, want), "got  %s\nwant %s", test_plain(got), test_plain(want));
     json_object_put(want);
 }
 
@@ -84,10 +41,10 @@ static json_object *build(const orc_endpoint_t *e, const char *req_text, bool st
     json_object *req = json_tokener_parse(req_text);
     cr_assert_not_null(req, "bad request JSON: %s", req_text);
     char before[8192];
-    snprintf(before, sizeof(before), "%s", plain(req));
+    snprintf(before, sizeof(before), "%s", test_plain(req));
     err[0] = '\0';
     int rc = orc_adapter_anthropic.build_request(e, "claude-haiku-4-5", req, stream, out, err, 256);
-    cr_assert_str_eq(plain(req), before, "the request must not be modified");
+    cr_assert_str_eq(test_plain(req), before, "the request must not be modified");
     json_object_put(req);
     if (rc != ORC_OK) {
         cr_assert_null(out->url);
@@ -170,7 +127,7 @@ Test(anthropic, build_version_header_and_stream)
     e.anthropic_version = "2026-10-21";
     json_object *body = build(&e, "{\"messages\":[" USER_HI "]}", true, &out, err);
     cr_assert_str_eq(out.headers[1], "anthropic-version: 2026-10-21");
-    cr_assert_eq(json_object_get_boolean(at(body, "stream")), true);
+    cr_assert_eq(json_object_get_boolean(test_at(body, "stream")), true);
     json_object_put(body);
     orc_http_out_free(&out);
 }
@@ -181,11 +138,11 @@ Test(anthropic, system_and_developer_concatenated)
         "{\"messages\":[{\"role\":\"system\",\"content\":\"Be terse.\"},"
         "{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text\":\"Answer in \"},"
         "{\"type\":\"text\",\"text\":\"French.\"}]}," USER_HI ",{\"role\":\"system\",\"content\":\"\"}]}");
-    cr_assert_str_eq(at_str(body, "system"), "Be terse.\nAnswer in French.");
-    cr_assert_eq(json_object_array_length(at(body, "messages")), 1);
+    cr_assert_str_eq(test_at_str(body, "system"), "Be terse.\nAnswer in French.");
+    cr_assert_eq(json_object_array_length(test_at(body, "messages")), 1);
     json_object_put(body);
     body = body_of("{\"messages\":[" USER_HI "]}");
-    cr_assert_null(at(body, "system"));
+    cr_assert_null(test_at(body, "system"));
     json_object_put(body);
 }
 
@@ -198,7 +155,7 @@ Test(anthropic, roles_and_merged_turns)
                 "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"d\"}]},"
                 "{\"role\":\"assistant\",\"content\":\"\"}]}");
     assert_json(
-        at(body, "messages"),
+        test_at(body, "messages"),
         "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":"
         "\"b\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"c\"},{\"type\":"
         "\"text\",\"text\":\"d\"}]}]");
@@ -216,7 +173,7 @@ Test(anthropic, parallel_tool_results_share_one_user_turn)
         "{\"role\":\"tool\",\"tool_call_id\":\"call_3\",\"content\":\"\"},"
         "{\"role\":\"user\",\"content\":\"thanks\"}]}");
     assert_json(
-        at(body, "messages"),
+        test_at(body, "messages"),
         "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]},"
         "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"Checking.\"},"
         "{\"type\":\"tool_use\",\"id\":\"call_1\",\"name\":\"a\",\"input\":{}},"
@@ -234,7 +191,7 @@ Test(anthropic, images)
                 "is this?\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,"
                 "iVBORw0KGgo=\",\"detail\":\"low\"}},{\"type\":\"image_url\",\"image_url\":{\"url\":"
                 "\"https://example.com/cat.jpg\"}}]}]}");
-    assert_json(at(body, "messages.0.content"),
+    assert_json(test_at(body, "messages.0.content"),
                 "[{\"type\":\"text\",\"text\":\"What is this?\"},{\"type\":\"image\",\"source\":{\"type\":"
                 "\"base64\",\"media_type\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},{\"type\":\"image\","
                 "\"source\":{\"type\":\"url\",\"url\":\"https://example.com/cat.jpg\"}}]");
@@ -264,7 +221,7 @@ Test(anthropic, max_tokens_rules)
         char req[256];
         snprintf(req, sizeof(req), "{\"messages\":[" USER_HI "]%s}", rows[i].fields);
         json_object *body = body_of(req);
-        cr_assert_eq(at_int(body, "max_tokens"), rows[i].want, "row %zu", i);
+        cr_assert_eq(test_at_int(body, "max_tokens"), rows[i].want, "row %zu", i);
         json_object_put(body);
     }
     orc_endpoint_t e = ep;
@@ -272,7 +229,7 @@ Test(anthropic, max_tokens_rules)
     char err[256];
     e.default_max_tokens = 0;
     json_object *body = build(&e, "{\"messages\":[" USER_HI "]}", false, &out, err);
-    cr_assert_eq(at_int(body, "max_tokens"), 4096);
+    cr_assert_eq(test_at_int(body, "max_tokens"), 4096);
     json_object_put(body);
     orc_http_out_free(&out);
 }
@@ -280,11 +237,11 @@ Test(anthropic, max_tokens_rules)
 Test(anthropic, temperature_top_p_and_rejections)
 {
     json_object *body = body_of("{\"messages\":[" USER_HI "],\"temperature\":0.3,\"top_p\":0.9}");
-    cr_assert_str_eq(plain(at(body, "temperature")), "0.3");
-    cr_assert_str_eq(plain(at(body, "top_p")), "0.9");
+    cr_assert_str_eq(test_plain(test_at(body, "temperature")), "0.3");
+    cr_assert_str_eq(test_plain(test_at(body, "top_p")), "0.9");
     json_object_put(body);
     body = body_of("{\"messages\":[" USER_HI "],\"temperature\":1}");
-    cr_assert_eq(at_int(body, "temperature"), 1);
+    cr_assert_eq(test_at_int(body, "temperature"), 1);
     json_object_put(body);
     expect_reject("{\"messages\":[" USER_HI "],\"temperature\":1.2}",
                   "temperature must be between 0 and 1 for anthropic");
@@ -292,7 +249,7 @@ Test(anthropic, temperature_top_p_and_rejections)
                   "temperature must be between 0 and 1 for anthropic");
     expect_reject("{\"messages\":[" USER_HI "],\"n\":2}", "n > 1 is not supported for anthropic");
     body = body_of("{\"messages\":[" USER_HI "],\"n\":1}");
-    cr_assert_null(at(body, "n"));
+    cr_assert_null(test_at(body, "n"));
     json_object_put(body);
 }
 
@@ -308,7 +265,7 @@ Test(anthropic, stop_user_and_dropped_fields)
         "\"text\",\"text\":\"Hi\"}]}]}");
     json_object_put(body);
     body = body_of("{\"messages\":[" USER_HI "],\"stop\":[\"a\",\"b\"]}");
-    assert_json(at(body, "stop_sequences"), "[\"a\",\"b\"]");
+    assert_json(test_at(body, "stop_sequences"), "[\"a\",\"b\"]");
     json_object_put(body);
 }
 
@@ -337,17 +294,17 @@ Test(anthropic, tools_default_schema_and_tool_choice_variants)
                  "\"get_time\"}}]%s}",
                  rows[i].fields);
         json_object *body = body_of(req);
-        assert_json(at(body, "tools"), "[{\"name\":\"get_time\",\"input_schema\":{\"type\":\"object\","
-                                       "\"properties\":{}}}]");
+        assert_json(test_at(body, "tools"), "[{\"name\":\"get_time\",\"input_schema\":{\"type\":\"object\","
+                                            "\"properties\":{}}}]");
         if (rows[i].want)
-            assert_json(at(body, "tool_choice"), rows[i].want);
+            assert_json(test_at(body, "tool_choice"), rows[i].want);
         else
-            cr_assert_null(at(body, "tool_choice"), "row %zu", i);
+            cr_assert_null(test_at(body, "tool_choice"), "row %zu", i);
         json_object_put(body);
     }
     json_object *body = body_of("{\"messages\":[" USER_HI "],\"tools\":[],\"tool_choice\":\"auto\"}");
-    cr_assert_null(at(body, "tools"));
-    cr_assert_null(at(body, "tool_choice"), "tool_choice is only sent with tools");
+    cr_assert_null(test_at(body, "tools"));
+    cr_assert_null(test_at(body, "tool_choice"), "tool_choice is only sent with tools");
     json_object_put(body);
     expect_reject("{\"messages\":[" USER_HI
                   "],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"t\"}}],"
@@ -400,9 +357,9 @@ Test(anthropic, parse_doc_response_with_tool_use)
         "\"cache_read_input_tokens\":0,\"cache_creation\":{\"ephemeral_5m_input_tokens\":0,"
         "\"ephemeral_1h_input_tokens\":0},\"service_tier\":\"standard\"}}",
         &u);
-    cr_assert_str_eq(at_str(r, "id"), "msg_01XyZ");
-    cr_assert_str_eq(at_str(r, "object"), "chat.completion");
-    cr_assert(at_int(r, "created") > 1700000000);
+    cr_assert_str_eq(test_at_str(r, "id"), "msg_01XyZ");
+    cr_assert_str_eq(test_at_str(r, "object"), "chat.completion");
+    cr_assert(test_at_int(r, "created") > 1700000000);
     json_object_object_del(r, "created");
     assert_json(
         r, "{\"id\":\"msg_01XyZ\",\"object\":\"chat.completion\",\"model\":\"claude-haiku-4-5-20251001\","
@@ -426,9 +383,9 @@ Test(anthropic, parse_tool_only_has_null_content)
                  "\"name\":\"f\",\"input\":{}}],\"stop_reason\":\"tool_use\",\"usage\":{\"input_tokens\":1,"
                  "\"output_tokens\":2}}",
                  &u);
-    cr_assert_null(at(r, "choices.0.message.content"));
-    cr_assert(json_object_object_get_ex(at(r, "choices.0.message"), "content", NULL));
-    cr_assert_str_eq(at_str(r, "choices.0.message.tool_calls.0.function.arguments"), "{}");
+    cr_assert_null(test_at(r, "choices.0.message.content"));
+    cr_assert(json_object_object_get_ex(test_at(r, "choices.0.message"), "content", NULL));
+    cr_assert_str_eq(test_at_str(r, "choices.0.message.tool_calls.0.function.arguments"), "{}");
     json_object_put(r);
 }
 
@@ -439,14 +396,15 @@ Test(anthropic, parse_text_blocks_joined_and_empty)
         parse_ok("{\"id\":\"m\",\"content\":[{\"type\":\"text\",\"text\":\"Hel\"},{\"type\":\"text\","
                  "\"text\":\"lo\"}],\"stop_reason\":\"end_turn\"}",
                  &u);
-    cr_assert_str_eq(at_str(r, "choices.0.message.content"), "Hello");
-    cr_assert_str_eq(at_str(r, "model"), "claude-haiku-4-5", "the requested model when the body has none");
+    cr_assert_str_eq(test_at_str(r, "choices.0.message.content"), "Hello");
+    cr_assert_str_eq(test_at_str(r, "model"), "claude-haiku-4-5",
+                     "the requested model when the body has none");
     cr_assert(!u.known);
-    cr_assert_null(at(r, "usage"));
+    cr_assert_null(test_at(r, "usage"));
     json_object_put(r);
     r = parse_ok("{\"id\":\"m\",\"content\":[],\"stop_reason\":\"end_turn\"}", &u);
-    cr_assert_str_eq(at_str(r, "choices.0.message.content"), "");
-    cr_assert_null(at(r, "choices.0.message.tool_calls"));
+    cr_assert_str_eq(test_at_str(r, "choices.0.message.content"), "");
+    cr_assert_null(test_at(r, "choices.0.message.tool_calls"));
     json_object_put(r);
 }
 
@@ -470,7 +428,7 @@ Test(anthropic, every_stop_reason)
                  "\"stop_reason\":\"%s\"}",
                  rows[i][0]);
         json_object *r = parse_ok(body, &u);
-        cr_assert_str_eq(at_str(r, "choices.0.finish_reason"), rows[i][1], "%s", rows[i][0]);
+        cr_assert_str_eq(test_at_str(r, "choices.0.finish_reason"), rows[i][1], "%s", rows[i][0]);
         json_object_put(r);
     }
 }
@@ -489,8 +447,8 @@ Test(anthropic, usage_with_cache)
     cr_assert_eq(u.cached_tokens, 30);
     cr_assert_eq(u.cache_write_tokens, 20);
     cr_assert_eq(u.reasoning_tokens, 0);
-    cr_assert_eq(at_int(r, "usage.prompt_tokens"), 150);
-    cr_assert_eq(at_int(r, "usage.prompt_tokens_details.cached_tokens"), 30);
+    cr_assert_eq(test_at_int(r, "usage.prompt_tokens"), 150);
+    cr_assert_eq(test_at_int(r, "usage.prompt_tokens_details.cached_tokens"), 30);
     json_object_put(r);
 }
 
@@ -547,7 +505,7 @@ static char *fixture(const char *name, size_t *len)
 {
     char path[512];
     snprintf(path, sizeof(path), FIXTURE("%s"), name);
-    return slurp(path, len);
+    return test_slurp(path, len);
 }
 
 static void run_fixture(run_t *r, const char *name, bool include_usage)
@@ -578,19 +536,19 @@ Test(anthropic, stream_text_exact_chunks)
     run_fixture(&r, "anthropic_stream.txt", true);
     cr_assert_eq(r.end_rc, ORC_OK);
     cr_assert_eq(nchunks(&r), 5);
-    cr_assert_str_eq(plain(chunk(&r, 0)),
+    cr_assert_str_eq(test_plain(chunk(&r, 0)),
                      CHUNK_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"role\":"
                                 "\"assistant\"},\"logprobs\":null,\"finish_reason\":null}]}");
-    cr_assert_str_eq(plain(chunk(&r, 1)),
+    cr_assert_str_eq(test_plain(chunk(&r, 1)),
                      CHUNK_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},"
                                 "\"logprobs\":null,\"finish_reason\":null}]}");
-    cr_assert_str_eq(plain(chunk(&r, 2)),
+    cr_assert_str_eq(test_plain(chunk(&r, 2)),
                      CHUNK_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},"
                                 "\"logprobs\":null,\"finish_reason\":null}]}");
-    cr_assert_str_eq(plain(chunk(&r, 3)),
+    cr_assert_str_eq(test_plain(chunk(&r, 3)),
                      CHUNK_HEAD "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
                                 "\"finish_reason\":\"stop\"}]}");
-    cr_assert_str_eq(plain(chunk(&r, 4)),
+    cr_assert_str_eq(test_plain(chunk(&r, 4)),
                      CHUNK_HEAD "\"choices\":[],\"usage\":{\"prompt_tokens\":25,"
                                 "\"completion_tokens\":12,\"total_tokens\":37,"
                                 "\"prompt_tokens_details\":{\"cached_tokens\":0},"
@@ -606,7 +564,7 @@ Test(anthropic, stream_without_include_usage)
     run_fixture(&r, "anthropic_stream.txt", false);
     cr_assert_eq(r.end_rc, ORC_OK);
     cr_assert_eq(nchunks(&r), 4);
-    cr_assert_str_eq(at_str(chunk(&r, 3), "choices.0.finish_reason"), "stop");
+    cr_assert_str_eq(test_at_str(chunk(&r, 3), "choices.0.finish_reason"), "stop");
     cr_assert(r.st.usage.known);
     cr_assert_eq(r.st.usage.prompt_tokens, 25);
     cr_assert_eq(r.st.usage.completion_tokens, 12);
@@ -633,14 +591,14 @@ Test(anthropic, stream_tool_use)
     };
     cr_assert_eq(nchunks(&r), ORC_ARRAY_LEN(deltas) + 1);
     for (size_t i = 0; i < ORC_ARRAY_LEN(deltas); i++)
-        cr_assert_str_eq(plain(at(chunk(&r, i), "choices.0.delta")), deltas[i], "chunk %zu", i);
-    cr_assert_str_eq(at_str(chunk(&r, 7), "choices.0.finish_reason"), "tool_calls");
-    cr_assert_str_eq(at_str(chunk(&r, 0), "id"), "msg_01XyZ");
-    cr_assert_str_eq(at_str(chunk(&r, 0), "model"), "claude-haiku-4-5-20251001");
+        cr_assert_str_eq(test_plain(test_at(chunk(&r, i), "choices.0.delta")), deltas[i], "chunk %zu", i);
+    cr_assert_str_eq(test_at_str(chunk(&r, 7), "choices.0.finish_reason"), "tool_calls");
+    cr_assert_str_eq(test_at_str(chunk(&r, 0), "id"), "msg_01XyZ");
+    cr_assert_str_eq(test_at_str(chunk(&r, 0), "model"), "claude-haiku-4-5-20251001");
     /* message_start said 400 + 8 + 4; message_delta repeated input 410 */
-    cr_assert_eq(at_int(chunk(&r, 8), "usage.prompt_tokens"), 422);
-    cr_assert_eq(at_int(chunk(&r, 8), "usage.completion_tokens"), 38);
-    cr_assert_eq(at_int(chunk(&r, 8), "usage.prompt_tokens_details.cached_tokens"), 4);
+    cr_assert_eq(test_at_int(chunk(&r, 8), "usage.prompt_tokens"), 422);
+    cr_assert_eq(test_at_int(chunk(&r, 8), "usage.completion_tokens"), 38);
+    cr_assert_eq(test_at_int(chunk(&r, 8), "usage.prompt_tokens_details.cached_tokens"), 4);
     cr_assert_eq(r.st.usage.cache_write_tokens, 8);
     cr_assert_eq(r.st.next_tool_index, 2);
     cr_assert_eq(r.st.block_tool[2], 0);
@@ -657,10 +615,10 @@ Test(anthropic, stream_cut_at_every_byte)
         run_t whole, part;
         char *text = fixture(names[f], &len);
         run_text(&whole, text, len, 0, true);
-        char *want = strdup(plain(whole.chunks));
+        char *want = strdup(test_plain(whole.chunks));
         for (size_t k = 1; k <= len; k++) {
             run_text(&part, text, len, k, true);
-            cr_assert_str_eq(plain(part.chunks), want, "%s cut at %zu", names[f], k);
+            cr_assert_str_eq(test_plain(part.chunks), want, "%s cut at %zu", names[f], k);
             cr_assert_eq(part.end_rc, ORC_OK);
             json_object_put(part.chunks);
         }
@@ -682,7 +640,7 @@ Test(anthropic, stream_error_event)
              (int)(stop - text), text);
     run_text(&r, buf, strlen(buf), 0, true);
     cr_assert_eq(nchunks(&r), 4);
-    cr_assert_str_eq(plain(chunk(&r, 3)),
+    cr_assert_str_eq(test_plain(chunk(&r, 3)),
                      "{\"error\":{\"message\":\"Overloaded\",\"type\":\"overloaded_error\","
                      "\"param\":null,\"code\":null}}");
     cr_assert(r.st.failed);
@@ -711,7 +669,7 @@ Test(anthropic, stream_error_classes)
                  rows[i].type);
         run_text(&r, buf, strlen(buf), 0, false);
         cr_assert_eq(r.st.failure.cls, rows[i].cls, "%s", rows[i].type);
-        cr_assert_str_eq(at_str(chunk(&r, 0), "error.type"), rows[i].type);
+        cr_assert_str_eq(test_at_str(chunk(&r, 0), "error.type"), rows[i].type);
         json_object_put(r.chunks);
     }
 }
@@ -724,7 +682,7 @@ Test(anthropic, stream_cut_before_message_stop)
     run_text(&r, text, (size_t)(stop - text), 0, true);
     cr_assert_eq(r.end_rc, ORC_ERR);
     cr_assert_eq(nchunks(&r), 5, "role, Hel, lo, finish, then the error");
-    cr_assert_str_eq(plain(chunk(&r, 4)),
+    cr_assert_str_eq(test_plain(chunk(&r, 4)),
                      "{\"error\":{\"message\":\"upstream stream ended before message_stop\","
                      "\"type\":\"server_error\",\"param\":null,\"code\":null}}");
     cr_assert(r.st.finished && !r.st.done && r.st.failed);
@@ -741,11 +699,11 @@ Test(anthropic, stream_malformed_and_bad_index)
         "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n";
     run_t r;
     run_text(&r, bad_json, strlen(bad_json), 0, false);
-    cr_assert_str_eq(at_str(chunk(&r, 0), "error.message"), "malformed event in the upstream stream");
+    cr_assert_str_eq(test_at_str(chunk(&r, 0), "error.message"), "malformed event in the upstream stream");
     cr_assert_eq(r.end_rc, ORC_ERR);
     json_object_put(r.chunks);
     run_text(&r, bad_index, strlen(bad_index), 0, false);
-    cr_assert_str_eq(at_str(chunk(&r, 0), "error.message"), "upstream content block index out of range");
+    cr_assert_str_eq(test_at_str(chunk(&r, 0), "error.message"), "upstream content block index out of range");
     json_object_put(r.chunks);
 }
 

@@ -17,6 +17,7 @@
 #include "common/orc.h"
 #include "worker/providers/provider.h"
 #include "worker/providers/sse.h"
+#include "tests/unit/helpers.h"
 
 #define FIXTURE(name) ORC_TEST_DATA "/providers/" name
 
@@ -27,55 +28,11 @@ static const orc_endpoint_t ep = {ORC_PROVIDER_GEMINI, "https://generativelangua
 
 /* --- helpers --------------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static json_object *at(json_object *o, const char *path)
-{
-    char buf[256], *save = NULL;
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *tok = strtok_r(buf, ".", &save); tok != NULL && o != NULL; tok = strtok_r(NULL, ".", &save)) {
-        if (json_object_is_type(o, json_type_array))
-            o = json_object_array_get_idx(o, (size_t)atoi(tok));
-        else if (!json_object_object_get_ex(o, tok, &o))
-            return NULL;
-    }
-    return o;
-}
-
-static const char *at_str(json_object *o, const char *path)
-{
-    json_object *v = at(o, path);
-    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static int64_t at_int(json_object *o, const char *path)
-{
-    return json_object_get_int64(at(o, path));
-}
-
-static const char *plain(json_object *o)
-{
-    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-}
-
 static void assert_json(json_object *got, const char *want_text)
 {
     json_object *want = json_tokener_parse(want_text);
     cr_assert_not_null(want, "bad expected JSON: %s", want_text);
-    cr_assert(json_object_equal(got, want), "got  %s\nwant %s", plain(got), plain(want));
+    cr_assert(json_object_equal(got, want), "got  %s\nwant %s", test_plain(got), test_plain(want));
     json_object_put(want);
 }
 
@@ -94,10 +51,10 @@ static json_object *build(const char *req_text, bool stream, orc_http_out_t *out
     json_object *req = json_tokener_parse(req_text);
     cr_assert_not_null(req, "bad request JSON: %s", req_text);
     char before[8192];
-    snprintf(before, sizeof(before), "%s", plain(req));
+    snprintf(before, sizeof(before), "%s", test_plain(req));
     err[0] = '\0';
     int rc = orc_adapter_gemini.build_request(&ep, "gemini-2.5-flash", req, stream, out, err, 256);
-    cr_assert_str_eq(plain(req), before, "the request must not be modified");
+    cr_assert_str_eq(test_plain(req), before, "the request must not be modified");
     json_object_put(req);
     if (rc != ORC_OK) {
         cr_assert_null(out->url);
@@ -194,10 +151,11 @@ Test(gemini, system_parts_roles_and_merging)
                 "\"1\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"2\"}]},"
                 "{\"role\":\"assistant\",\"content\":\"3\"},{\"role\":\"assistant\",\"content\":\"\"},"
                 "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"4\"}]}]}");
-    assert_json(at(body, "systemInstruction"), "{\"parts\":[{\"text\":\"A\"},{\"text\":\"B\"}]}");
-    assert_json(at(body, "contents"), "[{\"role\":\"user\",\"parts\":[{\"text\":\"1\"},{\"text\":\"2\"}]},"
-                                      "{\"role\":\"model\",\"parts\":[{\"text\":\"3\"},{\"text\":\"4\"}]}]");
-    cr_assert_null(at(body, "generationConfig"));
+    assert_json(test_at(body, "systemInstruction"), "{\"parts\":[{\"text\":\"A\"},{\"text\":\"B\"}]}");
+    assert_json(test_at(body, "contents"),
+                "[{\"role\":\"user\",\"parts\":[{\"text\":\"1\"},{\"text\":\"2\"}]},"
+                "{\"role\":\"model\",\"parts\":[{\"text\":\"3\"},{\"text\":\"4\"}]}]");
+    cr_assert_null(test_at(body, "generationConfig"));
     json_object_put(body);
 }
 
@@ -211,7 +169,7 @@ Test(gemini, tool_results_merged_and_named_by_call_id)
         "{\"role\":\"tool\",\"tool_call_id\":\"call_b\",\"content\":\"{\\\"time\\\":\\\"12:00\\\"}\"},"
         "{\"role\":\"tool\",\"tool_call_id\":\"call_a\",\"content\":[{\"type\":\"text\",\"text\":\"4\"}]}]}");
     assert_json(
-        at(body, "contents"),
+        test_at(body, "contents"),
         "[{\"role\":\"user\",\"parts\":[{\"text\":\"Hi\"}]},"
         "{\"role\":\"model\",\"parts\":[{\"text\":\"Checking.\"},{\"functionCall\":{\"name\":\"get_weather\","
         "\"args\":{}}},{\"functionCall\":{\"name\":\"get_time\",\"args\":{}}}]},"
@@ -232,10 +190,10 @@ Test(gemini, thought_signature_travels_in_the_call_id)
                 "\"call_0123__thought__CvABAQ==\",\"type\":\"function\",\"function\":{\"name\":\"f\","
                 "\"arguments\":\"{\\\"a\\\":1}\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
                 "\"call_0123__thought__CvABAQ==\",\"content\":\"ok\"}]}");
-    assert_json(at(body, "contents.1"),
+    assert_json(test_at(body, "contents.1"),
                 "{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{"
                 "\"a\":1}},\"thoughtSignature\":\"CvABAQ==\"}]}");
-    cr_assert_str_eq(at_str(body, "contents.2.parts.0.functionResponse.name"), "f");
+    cr_assert_str_eq(test_at_str(body, "contents.2.parts.0.functionResponse.name"), "f");
     json_object_put(body);
 }
 
@@ -244,7 +202,7 @@ Test(gemini, images)
     json_object *body =
         body_of("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"What?\"},"
                 "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/jpeg;base64,/9j/4AAQ\"}}]}]}");
-    assert_json(at(body, "contents.0.parts"),
+    assert_json(test_at(body, "contents.0.parts"),
                 "[{\"text\":\"What?\"},{\"inlineData\":{\"mimeType\":\"image/jpeg\","
                 "\"data\":\"/9j/4AAQ\"}}]");
     json_object_put(body);
@@ -261,14 +219,14 @@ Test(gemini, generation_config_fields)
                 "\"stop\":\"END\",\"n\":3,\"presence_penalty\":0.5,\"frequency_penalty\":-0.5,"
                 "\"seed\":42,\"response_format\":{\"type\":\"json_object\"},\"logit_bias\":{}}");
     assert_json(
-        at(body, "generationConfig"),
+        test_at(body, "generationConfig"),
         "{\"maxOutputTokens\":100,\"stopSequences\":[\"END\"],\"candidateCount\":3,\"presencePenalty\":0.5,"
         "\"frequencyPenalty\":-0.5,\"seed\":42,\"responseMimeType\":\"application/json\"}");
     json_object_put(body);
     body = body_of("{\"messages\":[" USER_HI
                    "],\"max_tokens\":300,\"response_format\":{\"type\":\"json_schema\","
                    "\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\"}}}}");
-    assert_json(at(body, "generationConfig"),
+    assert_json(test_at(body, "generationConfig"),
                 "{\"maxOutputTokens\":300,\"responseMimeType\":\"application/json\","
                 "\"responseJsonSchema\":{\"type\":\"object\"}}");
     json_object_put(body);
@@ -295,11 +253,11 @@ Test(gemini, tool_choice_variants)
         char req[256];
         snprintf(req, sizeof(req), "{\"messages\":[" USER_HI "]," TOOL_T "%s}", rows[i].fields);
         json_object *body = body_of(req);
-        assert_json(at(body, "tools"), "[{\"functionDeclarations\":[{\"name\":\"t\"}]}]");
+        assert_json(test_at(body, "tools"), "[{\"functionDeclarations\":[{\"name\":\"t\"}]}]");
         if (rows[i].want)
-            assert_json(at(body, "toolConfig"), rows[i].want);
+            assert_json(test_at(body, "toolConfig"), rows[i].want);
         else
-            cr_assert_null(at(body, "toolConfig"));
+            cr_assert_null(test_at(body, "toolConfig"));
         json_object_put(body);
     }
     expect_reject("{\"messages\":[" USER_HI "]," TOOL_T ",\"tool_choice\":{\"type\":\"function\"}}", false,
@@ -320,7 +278,7 @@ Test(gemini, tool_schema_cleaned_of_unsupported_keywords)
         "\"either\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"object\",\"additionalProperties\":true}]}}}"
         "}}]}");
     assert_json(
-        at(body, "tools.0.functionDeclarations.0"),
+        test_at(body, "tools.0.functionDeclarations.0"),
         "{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"additionalProperties\":{"
         "\"type\":\"string\"},\"list\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{}}}"
         ","
@@ -361,7 +319,7 @@ Test(gemini, parse_doc_response)
         "\"modality\":\"TEXT\",\"tokenCount\":84}]},\"modelVersion\":\"gemini-2.5-flash\",\"responseId\":"
         "\"q1ZsaXmP2abc\"}",
         &u);
-    cr_assert(at_int(r, "created") > 1700000000);
+    cr_assert(test_at_int(r, "created") > 1700000000);
     json_object_object_del(r, "created");
     assert_json(
         r, "{\"id\":\"chatcmpl-q1ZsaXmP2abc\",\"object\":\"chat.completion\",\"model\":\"gemini-2.5-flash\","
@@ -389,18 +347,18 @@ Test(gemini, parse_function_call_is_tool_calls)
         "\"finishMessage\":\"Model generated function "
         "call(s).\",\"index\":0}],\"modelVersion\":\"gemini-2.5-flash\"}",
         &u);
-    json_object *msg = at(r, "choices.0.message");
-    cr_assert_null(at(msg, "content"));
+    json_object *msg = test_at(r, "choices.0.message");
+    cr_assert_null(test_at(msg, "content"));
     cr_assert(json_object_object_get_ex(msg, "content", NULL));
-    cr_assert_str_eq(at_str(r, "choices.0.finish_reason"), "tool_calls");
-    assert_call_id(at_str(msg, "tool_calls.0.id"), "__thought__Cv==");
-    cr_assert_str_eq(at_str(msg, "tool_calls.0.type"), "function");
-    cr_assert_str_eq(at_str(msg, "tool_calls.0.function.name"), "get_weather");
-    cr_assert_str_eq(at_str(msg, "tool_calls.0.function.arguments"), "{\"city\":\"Oslo\"}");
-    cr_assert_null(at(msg, "tool_calls.0.index"));
-    cr_assert_str_eq(at_str(msg, "tool_calls.1.id"), "fc_7");
-    cr_assert_str_eq(at_str(msg, "tool_calls.1.function.arguments"), "{}");
-    const char *id = at_str(r, "id");
+    cr_assert_str_eq(test_at_str(r, "choices.0.finish_reason"), "tool_calls");
+    assert_call_id(test_at_str(msg, "tool_calls.0.id"), "__thought__Cv==");
+    cr_assert_str_eq(test_at_str(msg, "tool_calls.0.type"), "function");
+    cr_assert_str_eq(test_at_str(msg, "tool_calls.0.function.name"), "get_weather");
+    cr_assert_str_eq(test_at_str(msg, "tool_calls.0.function.arguments"), "{\"city\":\"Oslo\"}");
+    cr_assert_null(test_at(msg, "tool_calls.0.index"));
+    cr_assert_str_eq(test_at_str(msg, "tool_calls.1.id"), "fc_7");
+    cr_assert_str_eq(test_at_str(msg, "tool_calls.1.function.arguments"), "{}");
+    const char *id = test_at_str(r, "id");
     cr_assert_eq(strncmp(id, "chatcmpl-", 9), 0);
     cr_assert_eq(strlen(id), 9 + 24, "chatcmpl-<random hex> when there is no responseId: %s", id);
     cr_assert(!u.known);
@@ -414,8 +372,8 @@ Test(gemini, call_ids_differ)
         "{\"functionCall\":{\"name\":\"b\"}}]},\"finishReason\":\"STOP\"}]}";
     orc_usage_t u;
     json_object *r = parse_ok(body, &u);
-    const char *a = at_str(r, "choices.0.message.tool_calls.0.id"),
-               *b = at_str(r, "choices.0.message.tool_calls.1.id");
+    const char *a = test_at_str(r, "choices.0.message.tool_calls.0.id"),
+               *b = test_at_str(r, "choices.0.message.tool_calls.1.id");
     assert_call_id(a, "");
     assert_call_id(b, "");
     cr_assert_str_neq(a, b);
@@ -448,7 +406,7 @@ Test(gemini, every_finish_reason)
                  "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},\"finishReason\":\"%s\"}]}",
                  rows[i][0]);
         json_object *r = parse_ok(body, &u);
-        cr_assert_str_eq(at_str(r, "choices.0.finish_reason"), rows[i][1], "%s", rows[i][0]);
+        cr_assert_str_eq(test_at_str(r, "choices.0.finish_reason"), rows[i][1], "%s", rows[i][0]);
         json_object_put(r);
     }
 }
@@ -484,7 +442,7 @@ Test(gemini, usage_with_cache_and_tool_prompt)
     cr_assert_eq(u.completion_tokens, 10);
     cr_assert_eq(u.total_tokens, 115);
     cr_assert_eq(u.reasoning_tokens, 0);
-    cr_assert_eq(at_int(r, "usage.prompt_tokens_details.cached_tokens"), 60);
+    cr_assert_eq(test_at_int(r, "usage.prompt_tokens_details.cached_tokens"), 60);
     json_object_put(r);
 }
 
@@ -495,10 +453,10 @@ Test(gemini, parse_multiple_candidates_and_missing_content)
         parse_ok("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\"}]},\"finishReason\":\"STOP\","
                  "\"index\":0},{\"finishReason\":\"SAFETY\",\"index\":1}]}",
                  &u);
-    cr_assert_eq(json_object_array_length(at(r, "choices")), 2);
-    cr_assert_eq(at_int(r, "choices.1.index"), 1);
-    cr_assert_str_eq(at_str(r, "choices.1.message.content"), "");
-    cr_assert_str_eq(at_str(r, "choices.1.finish_reason"), "content_filter");
+    cr_assert_eq(json_object_array_length(test_at(r, "choices")), 2);
+    cr_assert_eq(test_at_int(r, "choices.1.index"), 1);
+    cr_assert_str_eq(test_at_str(r, "choices.1.message.content"), "");
+    cr_assert_str_eq(test_at_str(r, "choices.1.finish_reason"), "content_filter");
     json_object_put(r);
 }
 
@@ -553,7 +511,7 @@ static char *fixture(const char *name, size_t *len)
 {
     char path[512];
     snprintf(path, sizeof(path), FIXTURE("%s"), name);
-    return slurp(path, len);
+    return test_slurp(path, len);
 }
 
 static void run_fixture(run_t *r, const char *name, bool include_usage)
@@ -585,16 +543,16 @@ Test(gemini, stream_text_exact_chunks)
     run_fixture(&r, "gemini_stream.txt", true);
     cr_assert_eq(r.end_rc, ORC_OK);
     cr_assert_eq(nchunks(&r), 4);
-    cr_assert_str_eq(plain(chunk(&r, 0)),
+    cr_assert_str_eq(test_plain(chunk(&r, 0)),
                      CHUNK_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Oi! Tudo\","
                                 "\"role\":\"assistant\"},\"logprobs\":null,\"finish_reason\":null}]}");
-    cr_assert_str_eq(plain(chunk(&r, 1)),
+    cr_assert_str_eq(test_plain(chunk(&r, 1)),
                      CHUNK_HEAD "\"choices\":[{\"index\":0,\"delta\":{\"content\":\" bem?\"},"
                                 "\"logprobs\":null,\"finish_reason\":null}]}");
-    cr_assert_str_eq(plain(chunk(&r, 2)),
+    cr_assert_str_eq(test_plain(chunk(&r, 2)),
                      CHUNK_HEAD "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
                                 "\"finish_reason\":\"stop\"}]}");
-    cr_assert_str_eq(plain(chunk(&r, 3)),
+    cr_assert_str_eq(test_plain(chunk(&r, 3)),
                      CHUNK_HEAD "\"choices\":[],\"usage\":{\"prompt_tokens\":11,"
                                 "\"completion_tokens\":26,\"total_tokens\":37,"
                                 "\"prompt_tokens_details\":{\"cached_tokens\":0},"
@@ -610,7 +568,7 @@ Test(gemini, stream_without_include_usage)
     run_fixture(&r, "gemini_stream.txt", false);
     cr_assert_eq(r.end_rc, ORC_OK);
     cr_assert_eq(nchunks(&r), 3);
-    cr_assert_str_eq(at_str(chunk(&r, 2), "choices.0.finish_reason"), "stop");
+    cr_assert_str_eq(test_at_str(chunk(&r, 2), "choices.0.finish_reason"), "stop");
     cr_assert_eq(r.st.usage.total_tokens, 37, "usage is recorded all the same");
     json_object_put(r.chunks);
 }
@@ -643,22 +601,22 @@ Test(gemini, stream_tool_calls)
     run_fixture(&r, "gemini_tools_stream.txt", true);
     cr_assert_eq(r.end_rc, ORC_OK);
     cr_assert_eq(nchunks(&r), 5);
-    cr_assert_str_eq(plain(at(chunk(&r, 0), "choices.0.delta")),
+    cr_assert_str_eq(test_plain(test_at(chunk(&r, 0), "choices.0.delta")),
                      "{\"content\":\"Let me check.\",\"role\":\"assistant\"}");
-    json_object *c0 = at(chunk(&r, 1), "choices.0.delta.tool_calls.0");
-    cr_assert_eq(at_int(c0, "index"), 0);
-    assert_call_id(at_str(c0, "id"), "__thought__CvABAQ==");
-    cr_assert_str_eq(at_str(c0, "type"), "function");
-    cr_assert_str_eq(at_str(c0, "function.name"), "get_weather");
-    cr_assert_str_eq(at_str(c0, "function.arguments"), "{\"city\":\"Oslo\"}");
-    json_object *c1 = at(chunk(&r, 2), "choices.0.delta.tool_calls.0");
-    cr_assert_eq(at_int(c1, "index"), 1);
-    assert_call_id(at_str(c1, "id"), "");
-    cr_assert_str_eq(at_str(c1, "function.arguments"), "{}");
-    cr_assert_str_eq(at_str(chunk(&r, 3), "choices.0.finish_reason"), "tool_calls");
-    cr_assert_eq(at_int(chunk(&r, 4), "usage.completion_tokens"), 46);
-    cr_assert_eq(at_int(chunk(&r, 4), "usage.prompt_tokens"), 84);
-    cr_assert_str_eq(at_str(chunk(&r, 0), "id"), "chatcmpl-Tq9xyz");
+    json_object *c0 = test_at(chunk(&r, 1), "choices.0.delta.tool_calls.0");
+    cr_assert_eq(test_at_int(c0, "index"), 0);
+    assert_call_id(test_at_str(c0, "id"), "__thought__CvABAQ==");
+    cr_assert_str_eq(test_at_str(c0, "type"), "function");
+    cr_assert_str_eq(test_at_str(c0, "function.name"), "get_weather");
+    cr_assert_str_eq(test_at_str(c0, "function.arguments"), "{\"city\":\"Oslo\"}");
+    json_object *c1 = test_at(chunk(&r, 2), "choices.0.delta.tool_calls.0");
+    cr_assert_eq(test_at_int(c1, "index"), 1);
+    assert_call_id(test_at_str(c1, "id"), "");
+    cr_assert_str_eq(test_at_str(c1, "function.arguments"), "{}");
+    cr_assert_str_eq(test_at_str(chunk(&r, 3), "choices.0.finish_reason"), "tool_calls");
+    cr_assert_eq(test_at_int(chunk(&r, 4), "usage.completion_tokens"), 46);
+    cr_assert_eq(test_at_int(chunk(&r, 4), "usage.prompt_tokens"), 84);
+    cr_assert_str_eq(test_at_str(chunk(&r, 0), "id"), "chatcmpl-Tq9xyz");
     json_object_put(r.chunks);
 }
 
@@ -666,11 +624,11 @@ Test(gemini, stream_tool_calls)
 static char *without_call_ids(json_object *chunks)
 {
     for (size_t i = 0; i < json_object_array_length(chunks); i++) {
-        json_object *calls = at(json_object_array_get_idx(chunks, i), "choices.0.delta.tool_calls");
+        json_object *calls = test_at(json_object_array_get_idx(chunks, i), "choices.0.delta.tool_calls");
         for (size_t j = 0; calls != NULL && j < json_object_array_length(calls); j++)
             json_object_object_del(json_object_array_get_idx(calls, j), "id");
     }
-    return strdup(plain(chunks));
+    return strdup(test_plain(chunks));
 }
 
 Test(gemini, stream_cut_at_every_byte)
@@ -704,7 +662,7 @@ Test(gemini, stream_cut_before_finish_reason)
     run_text(&r, text, (size_t)(second - text) + 4, 0, true);
     cr_assert_eq(r.end_rc, ORC_ERR);
     cr_assert_eq(nchunks(&r), 2);
-    cr_assert_str_eq(plain(chunk(&r, 1)),
+    cr_assert_str_eq(test_plain(chunk(&r, 1)),
                      "{\"error\":{\"message\":\"upstream stream ended before a finishReason\","
                      "\"type\":\"server_error\",\"param\":null,\"code\":null}}");
     cr_assert_eq(r.st.failure.cls, ORC_FAIL_SERVER);
@@ -719,7 +677,7 @@ Test(gemini, stream_empty_body_is_cut)
     run_text(&r, "", 0, 0, true);
     cr_assert_eq(r.end_rc, ORC_ERR);
     cr_assert_eq(nchunks(&r), 1);
-    cr_assert_not_null(at(chunk(&r, 0), "error"));
+    cr_assert_not_null(test_at(chunk(&r, 0), "error"));
     json_object_put(r.chunks);
 }
 
@@ -734,7 +692,7 @@ Test(gemini, stream_error_event)
     run_t r;
     run_text(&r, text, strlen(text), 0, true);
     cr_assert_eq(nchunks(&r), 2);
-    cr_assert_str_eq(plain(chunk(&r, 1)),
+    cr_assert_str_eq(test_plain(chunk(&r, 1)),
                      "{\"error\":{\"message\":\"The model is overloaded. Please try again later.\",\"type\":"
                      "\"UNAVAILABLE\",\"param\":null,\"code\":\"UNAVAILABLE\"}}");
     cr_assert_eq(r.st.failure.cls, ORC_FAIL_OVERLOADED);
@@ -752,7 +710,7 @@ Test(gemini, stream_blocked_prompt)
     run_text(&r, text, strlen(text), 0, false);
     cr_assert_eq(r.end_rc, ORC_OK);
     cr_assert_eq(nchunks(&r), 1);
-    cr_assert_str_eq(plain(at(chunk(&r, 0), "choices.0")),
+    cr_assert_str_eq(test_plain(test_at(chunk(&r, 0), "choices.0")),
                      "{\"index\":0,\"delta\":{\"role\":\"assistant\"},"
                      "\"logprobs\":null,\"finish_reason\":\"content_filter\"}");
     json_object_put(r.chunks);
@@ -773,7 +731,7 @@ Test(gemini, stream_finish_mappings)
                  "\r\n\r\n",
                  rows[i][0]);
         run_text(&r, text, strlen(text), 0, false);
-        cr_assert_str_eq(at_str(chunk(&r, 1), "choices.0.finish_reason"), rows[i][1], "%s", rows[i][0]);
+        cr_assert_str_eq(test_at_str(chunk(&r, 1), "choices.0.finish_reason"), rows[i][1], "%s", rows[i][0]);
         json_object_put(r.chunks);
     }
 }
@@ -785,7 +743,7 @@ Test(gemini, stream_malformed_event)
     run_text(&r, text, strlen(text), 0, false);
     cr_assert_eq(r.end_rc, ORC_ERR);
     cr_assert_eq(nchunks(&r), 1);
-    cr_assert_str_eq(at_str(chunk(&r, 0), "error.message"), "malformed event in the upstream stream");
+    cr_assert_str_eq(test_at_str(chunk(&r, 0), "error.message"), "malformed event in the upstream stream");
     json_object_put(r.chunks);
 }
 

@@ -14,56 +14,13 @@
 #include "common/orc.h"
 #include "worker/providers/provider.h"
 #include "worker/providers/sse.h"
+#include "tests/unit/helpers.h"
 
 #define FIXTURE(name) ORC_TEST_DATA "/providers/" name
 
 TestSuite(grok, .timeout = 10);
 
 static const orc_endpoint_t ep = {ORC_PROVIDER_GROK, "https://api.x.ai/v1", "xai-test", NULL, 0};
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static json_object *at(json_object *o, const char *path)
-{
-    char buf[256], *save = NULL;
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *tok = strtok_r(buf, ".", &save); tok != NULL && o != NULL; tok = strtok_r(NULL, ".", &save)) {
-        if (json_object_is_type(o, json_type_array))
-            o = json_object_array_get_idx(o, (size_t)atoi(tok));
-        else if (!json_object_object_get_ex(o, tok, &o))
-            return NULL;
-    }
-    return o;
-}
-
-static const char *at_str(json_object *o, const char *path)
-{
-    json_object *v = at(o, path);
-    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static int64_t at_int(json_object *o, const char *path)
-{
-    return json_object_get_int64(at(o, path));
-}
-
-static const char *plain(json_object *o)
-{
-    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-}
 
 typedef struct {
     orc_stream_t st;
@@ -102,7 +59,7 @@ static void run_fixture(run_t *r, const char *name, bool include_usage)
     char path[512];
     size_t len;
     snprintf(path, sizeof(path), FIXTURE("%s"), name);
-    char *text = slurp(path, &len);
+    char *text = test_slurp(path, &len);
     run_text(r, text, len, 0, include_usage);
     free(text);
 }
@@ -156,19 +113,19 @@ Test(grok, parse_adds_reasoning_to_completion)
     json_object *r =
         orc_adapter_grok.parse_response(grok_response, strlen(grok_response), "grok-4-fast", &u, &f);
     cr_assert_not_null(r);
-    cr_assert_str_eq(at_str(r, "id"), "8f008308-984b-9603-a1b2-0c9d8e7f6a5b");
-    cr_assert_str_eq(at_str(r, "model"), "grok-4-fast-reasoning");
+    cr_assert_str_eq(test_at_str(r, "id"), "8f008308-984b-9603-a1b2-0c9d8e7f6a5b");
+    cr_assert_str_eq(test_at_str(r, "model"), "grok-4-fast-reasoning");
     cr_assert(u.known);
     cr_assert_eq(u.prompt_tokens, 165);
     cr_assert_eq(u.completion_tokens, 127);
     cr_assert_eq(u.reasoning_tokens, 125);
     cr_assert_eq(u.total_tokens, 292);
     cr_assert_eq(u.cached_tokens, 150);
-    cr_assert_eq(at_int(r, "usage.prompt_tokens"), 165);
-    cr_assert_eq(at_int(r, "usage.completion_tokens"), 127);
-    cr_assert_eq(at_int(r, "usage.total_tokens"), 292);
-    cr_assert_eq(at_int(r, "usage.cost_in_usd_ticks"), 1234500, "extra xAI fields are kept");
-    cr_assert_str_eq(at_str(r, "choices.0.message.content"), "Hi");
+    cr_assert_eq(test_at_int(r, "usage.prompt_tokens"), 165);
+    cr_assert_eq(test_at_int(r, "usage.completion_tokens"), 127);
+    cr_assert_eq(test_at_int(r, "usage.total_tokens"), 292);
+    cr_assert_eq(test_at_int(r, "usage.cost_in_usd_ticks"), 1234500, "extra xAI fields are kept");
+    cr_assert_str_eq(test_at_str(r, "choices.0.message.content"), "Hi");
     json_object_put(r);
 }
 
@@ -191,18 +148,18 @@ Test(grok, stream_text_fills_missing_finish_and_logprobs)
     cr_assert_eq(r.end_rc, ORC_OK);
     cr_assert_eq(json_object_array_length(r.chunks), 5);
     cr_assert_str_eq(
-        plain(chunk(&r, 0)),
+        test_plain(chunk(&r, 0)),
         "{\"id\":\"8f008308-984b-9603-a1b2-0c9d8e7f6a5b\",\"object\":\"chat.completion.chunk\","
         "\"created\":1764100002,\"model\":\"grok-4-fast-reasoning\",\"system_fingerprint\":\"fp_9b0c\","
         "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"reasoning_content\":\"The user "
         "greets.\"},\"logprobs\":null,\"finish_reason\":null}]}");
-    cr_assert_str_eq(at_str(chunk(&r, 1), "choices.0.delta.content"), "Hi");
-    cr_assert_str_eq(at_str(chunk(&r, 2), "choices.0.delta.content"), " there");
-    cr_assert_str_eq(at_str(chunk(&r, 3), "choices.0.finish_reason"), "stop");
-    json_object *usage = at(chunk(&r, 4), "usage");
-    cr_assert_eq(at_int(usage, "completion_tokens"), 127);
-    cr_assert_eq(at_int(usage, "total_tokens"), 292);
-    cr_assert_eq(json_object_array_length(at(chunk(&r, 4), "choices")), 0);
+    cr_assert_str_eq(test_at_str(chunk(&r, 1), "choices.0.delta.content"), "Hi");
+    cr_assert_str_eq(test_at_str(chunk(&r, 2), "choices.0.delta.content"), " there");
+    cr_assert_str_eq(test_at_str(chunk(&r, 3), "choices.0.finish_reason"), "stop");
+    json_object *usage = test_at(chunk(&r, 4), "usage");
+    cr_assert_eq(test_at_int(usage, "completion_tokens"), 127);
+    cr_assert_eq(test_at_int(usage, "total_tokens"), 292);
+    cr_assert_eq(json_object_array_length(test_at(chunk(&r, 4), "choices")), 0);
     cr_assert_eq(r.st.usage.completion_tokens, 127);
     cr_assert_eq(r.st.usage.reasoning_tokens, 125);
     cr_assert_eq(r.st.usage.cached_tokens, 150);
@@ -226,12 +183,12 @@ Test(grok, stream_whole_tool_call)
     run_fixture(&r, "grok_tools_stream.txt", true);
     cr_assert_eq(r.end_rc, ORC_OK);
     cr_assert_eq(json_object_array_length(r.chunks), 3);
-    cr_assert_str_eq(plain(at(chunk(&r, 0), "choices.0.delta.tool_calls.0")),
+    cr_assert_str_eq(test_plain(test_at(chunk(&r, 0), "choices.0.delta.tool_calls.0")),
                      "{\"index\":0,\"id\":\"call_51851897\",\"type\":\"function\",\"function\":{\"name\":"
                      "\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}");
-    cr_assert_str_eq(at_str(chunk(&r, 1), "choices.0.finish_reason"), "tool_calls");
-    cr_assert_eq(at_int(chunk(&r, 2), "usage.completion_tokens"), 30);
-    cr_assert_eq(at_int(chunk(&r, 2), "usage.total_tokens"), 330);
+    cr_assert_str_eq(test_at_str(chunk(&r, 1), "choices.0.finish_reason"), "tool_calls");
+    cr_assert_eq(test_at_int(chunk(&r, 2), "usage.completion_tokens"), 30);
+    cr_assert_eq(test_at_int(chunk(&r, 2), "usage.total_tokens"), 330);
     json_object_put(r.chunks);
 }
 
@@ -241,12 +198,12 @@ Test(grok, stream_cut_at_every_byte)
     size_t len;
     run_t whole, part;
     snprintf(path, sizeof(path), FIXTURE("%s"), "grok_stream.txt");
-    char *text = slurp(path, &len);
+    char *text = test_slurp(path, &len);
     run_text(&whole, text, len, 0, true);
-    char *want = strdup(plain(whole.chunks));
+    char *want = strdup(test_plain(whole.chunks));
     for (size_t k = 1; k <= len; k++) {
         run_text(&part, text, len, k, true);
-        cr_assert_str_eq(plain(part.chunks), want, "cut at %zu", k);
+        cr_assert_str_eq(test_plain(part.chunks), want, "cut at %zu", k);
         json_object_put(part.chunks);
     }
     free(want);
@@ -261,7 +218,7 @@ Test(grok, stream_error_with_string_body)
     run_t r;
     run_text(&r, text, strlen(text), 0, false);
     cr_assert_eq(json_object_array_length(r.chunks), 1);
-    cr_assert_str_eq(plain(chunk(&r, 0)),
+    cr_assert_str_eq(test_plain(chunk(&r, 0)),
                      "{\"error\":{\"message\":\"Upstream overloaded\",\"type\":\"server_error\","
                      "\"param\":null,\"code\":\"The service is currently unavailable\"}}");
     cr_assert_eq(r.st.failure.cls, ORC_FAIL_SERVER);
@@ -278,7 +235,7 @@ Test(grok, stream_cut_without_finish)
     run_text(&r, text, strlen(text), 0, false);
     cr_assert_eq(r.end_rc, ORC_ERR);
     cr_assert_eq(json_object_array_length(r.chunks), 2);
-    cr_assert_str_eq(at_str(chunk(&r, 1), "error.type"), "server_error");
+    cr_assert_str_eq(test_at_str(chunk(&r, 1), "error.type"), "server_error");
     json_object_put(r.chunks);
 }
 

@@ -40,8 +40,9 @@ Test(llm_request, defaults_of_the_original_api)
     orc_orchestration_t o;
     char err[512];
     cr_assert_eq(parse("{\"prompt\":\"hello\"}", &o, err, sizeof(err)), 0, "%s", err);
-    cr_assert_str_eq(json_object_to_json_string_ext(o.request, JSON_C_TO_STRING_PLAIN),
-                     "{\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":1000,\"temperature\":0.7}");
+    cr_assert_str_eq(
+        json_object_to_json_string_ext(o.request, JSON_C_TO_STRING_PLAIN),
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}],\"max_tokens\":1000,\"temperature\":0.7}");
     cr_assert(!o.stream && !o.explicit_providers && o.nproviders == 0 && o.model[0] == '\0');
     orc_orchestration_free(&o);
 }
@@ -50,19 +51,21 @@ Test(llm_request, full_body)
 {
     orc_orchestration_t o;
     char err[512];
-    cr_assert_eq(parse("{\"prompt\":\"q\",\"providers\":[\"gemini\",\"openai\"],\"max_tokens\":5,"
-                       "\"temperature\":0,\"stream\":true,\"system\":\"s\",\"session_id\":\"abc\",\"model\":\"m1\"}",
-                       &o, err, sizeof(err)),
-                 0, "%s", err);
+    cr_assert_eq(
+        parse("{\"prompt\":\"q\",\"providers\":[\"gemini\",\"openai\"],\"max_tokens\":5,"
+              "\"temperature\":0,\"stream\":true,\"system\":\"s\",\"session_id\":\"abc\",\"model\":\"m1\"}",
+              &o, err, sizeof(err)),
+        0, "%s", err);
     cr_assert_eq(o.nproviders, 2);
     cr_assert_eq(o.providers[0], 2);
     cr_assert_eq(o.providers[1], 0);
     cr_assert(o.explicit_providers && o.stream);
     cr_assert_str_eq(o.model, "m1");
     cr_assert_str_eq(o.session_id, "abc");
-    cr_assert_str_eq(json_object_to_json_string_ext(o.request, JSON_C_TO_STRING_PLAIN),
-                     "{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"q\"}],"
-                     "\"max_tokens\":5,\"temperature\":0}");
+    cr_assert_str_eq(
+        json_object_to_json_string_ext(o.request, JSON_C_TO_STRING_PLAIN),
+        "{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"q\"}],"
+        "\"max_tokens\":5,\"temperature\":0}");
     orc_orchestration_free(&o);
 }
 
@@ -70,8 +73,8 @@ Test(llm_request, provider_slash_model_pins_the_provider)
 {
     orc_orchestration_t o;
     char err[512];
-    cr_assert_eq(parse("{\"prompt\":\"q\",\"model\":\"anthropic/claude-opus-5\"}", &o, err, sizeof(err)), 0, "%s",
-                 err);
+    cr_assert_eq(parse("{\"prompt\":\"q\",\"model\":\"anthropic/claude-opus-5\"}", &o, err, sizeof(err)), 0,
+                 "%s", err);
     cr_assert(o.explicit_providers);
     cr_assert_eq(o.nproviders, 1);
     cr_assert_eq(o.providers[0], 1);
@@ -87,10 +90,12 @@ Test(llm_request, messages_instead_of_prompt)
 {
     orc_orchestration_t o;
     char err[512];
-    cr_assert_eq(parse("{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":null},"
-                       "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"b\"}]}]}",
-                       &o, err, sizeof(err)),
-                 0, "%s", err);
+    cr_assert_eq(
+        parse(
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"content\":null},"
+            "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"b\"}]}]}",
+            &o, err, sizeof(err)),
+        0, "%s", err);
     json_object *msgs;
     json_object_object_get_ex(o.request, "messages", &msgs);
     cr_assert_eq(json_object_array_length(msgs), 3);
@@ -107,7 +112,8 @@ Test(llm_request, validation_errors)
     expect_400("{\"prompt\":\"x\",\"providers\":[]}", "1 to 16");
     expect_400("{\"prompt\":\"x\",\"providers\":\"openai\"}", "array");
     expect_400("{\"prompt\":\"x\",\"providers\":[1]}", "names");
-    expect_400("{\"prompt\":\"x\",\"providers\":[\"zz\"]}", "unknown provider 'zz'; known: openai, anthropic");
+    expect_400("{\"prompt\":\"x\",\"providers\":[\"zz\"]}",
+               "unknown provider 'zz'; known: openai, anthropic");
     expect_400("{\"prompt\":\"x\",\"providers\":[\"grok\",\"grok\"]}", "twice");
     expect_400("{\"prompt\":\"x\",\"max_tokens\":0}", "between 1 and");
     expect_400("{\"prompt\":\"x\",\"max_tokens\":1.5}", "integer");
@@ -121,5 +127,6 @@ Test(llm_request, validation_errors)
     expect_400("{\"messages\":[]}", "1 to 10000");
     expect_400("{\"messages\":[{\"content\":\"x\"}]}", "role");
     expect_400("{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "content");
-    expect_400("{\"prompt\":\"x\",\"providers\":[\"openai\"],\"model\":\"gemini/gemini-2.5-pro\"}", "does not hold");
+    expect_400("{\"prompt\":\"x\",\"providers\":[\"openai\"],\"model\":\"gemini/gemini-2.5-pro\"}",
+               "does not hold");
 }

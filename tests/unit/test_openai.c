@@ -15,6 +15,7 @@
 #include "common/orc.h"
 #include "worker/providers/provider.h"
 #include "worker/providers/sse.h"
+#include "tests/unit/helpers.h"
 
 #define FIXTURE(name) ORC_TEST_DATA "/providers/" name
 
@@ -28,40 +29,7 @@ static const orc_endpoint_t ep_local = {ORC_PROVIDER_OPENAI_COMPATIBLE, "http://
 
 /* --- helpers --------------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* "choices.0.delta.content" */
-static json_object *at(json_object *o, const char *path)
-{
-    char buf[256], *save = NULL;
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *tok = strtok_r(buf, ".", &save); tok != NULL && o != NULL; tok = strtok_r(NULL, ".", &save)) {
-        if (json_object_is_type(o, json_type_array))
-            o = json_object_array_get_idx(o, (size_t)atoi(tok));
-        else if (!json_object_object_get_ex(o, tok, &o))
-            return NULL;
-    }
-    return o;
-}
-
-static const char *at_str(json_object *o, const char *path)
-{
-    json_object *v = at(o, path);
-    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
 
 static bool has(json_object *o, const char *path)
 {
@@ -71,7 +39,7 @@ static bool has(json_object *o, const char *path)
     json_object *parent = o;
     if (dot != NULL) {
         *dot = '\0';
-        parent = at(o, buf);
+        parent = test_at(o, buf);
     }
     return json_object_object_get_ex(parent, dot ? dot + 1 : buf, NULL);
 }
@@ -83,11 +51,6 @@ static void assert_json(json_object *got, const char *want_text)
     cr_assert(json_object_equal(got, want), "got  %s\nwant %s", json_object_to_json_string(got),
               json_object_to_json_string(want));
     json_object_put(want);
-}
-
-static const char *plain(json_object *o)
-{
-    return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 typedef struct {
@@ -132,7 +95,7 @@ static void run_fixture(run_t *r, orc_provider_type_t type, const char *name, bo
     char path[512];
     size_t len;
     snprintf(path, sizeof(path), FIXTURE("%s"), name);
-    char *text = slurp(path, &len);
+    char *text = test_slurp(path, &len);
     run_text(r, type, text, len, 0, false, include_usage);
     free(text);
 }
@@ -157,7 +120,7 @@ static void content_of(run_t *r, char *buf, size_t size)
 {
     buf[0] = '\0';
     for (size_t i = 0; i < nchunks(r); i++) {
-        const char *c = at_str(chunk(r, i), "choices.0.delta.content");
+        const char *c = test_at_str(chunk(r, i), "choices.0.delta.content");
         if (c != NULL)
             strncat(buf, c, size - strlen(buf) - 1);
     }
@@ -168,17 +131,17 @@ static void tool_of(run_t *r, int index, char *id, char *name, char *args, size_
 {
     id[0] = name[0] = args[0] = '\0';
     for (size_t i = 0; i < nchunks(r); i++) {
-        json_object *calls = at(chunk(r, i), "choices.0.delta.tool_calls");
+        json_object *calls = test_at(chunk(r, i), "choices.0.delta.tool_calls");
         for (size_t j = 0; calls != NULL && j < json_object_array_length(calls); j++) {
             json_object *c = json_object_array_get_idx(calls, j);
-            if (json_object_get_int(at(c, "index")) != index)
+            if (json_object_get_int(test_at(c, "index")) != index)
                 continue;
-            if (at_str(c, "id"))
-                snprintf(id, size, "%s", at_str(c, "id"));
-            if (at_str(c, "function.name"))
-                snprintf(name, size, "%s", at_str(c, "function.name"));
-            if (at_str(c, "function.arguments"))
-                strncat(args, at_str(c, "function.arguments"), size - strlen(args) - 1);
+            if (test_at_str(c, "id"))
+                snprintf(id, size, "%s", test_at_str(c, "id"));
+            if (test_at_str(c, "function.name"))
+                snprintf(name, size, "%s", test_at_str(c, "function.name"));
+            if (test_at_str(c, "function.arguments"))
+                strncat(args, test_at_str(c, "function.arguments"), size - strlen(args) - 1);
         }
     }
 }
@@ -189,12 +152,12 @@ static void check_cut_everywhere(orc_provider_type_t type, const char *name, boo
     size_t len;
     run_t whole, part;
     snprintf(path, sizeof(path), FIXTURE("%s"), name);
-    char *text = slurp(path, &len);
+    char *text = test_slurp(path, &len);
     run_text(&whole, type, text, len, 0, false, include_usage);
-    char *want = strdup(plain(whole.chunks));
+    char *want = strdup(test_plain(whole.chunks));
     for (size_t k = 1; k <= len; k++) {
         run_text(&part, type, text, len, k, k == len, include_usage); /* k == len: byte by byte */
-        cr_assert_str_eq(plain(part.chunks), want, "%s cut at %zu", name, k);
+        cr_assert_str_eq(test_plain(part.chunks), want, "%s cut at %zu", name, k);
         cr_assert_eq(part.end_rc, whole.end_rc);
         run_free(&part);
     }
@@ -319,13 +282,13 @@ Test(adapter, usage_to_json)
                      .known = true};
     json_object *o = json_object_new_object();
     orc_usage_to_json(&u, o);
-    cr_assert_str_eq(plain(o),
+    cr_assert_str_eq(test_plain(o),
                      "{\"usage\":{\"prompt_tokens\":150,\"completion_tokens\":40,\"total_tokens\":190,"
                      "\"prompt_tokens_details\":{\"cached_tokens\":30},"
                      "\"completion_tokens_details\":{\"reasoning_tokens\":7}}}");
     u.known = false;
     orc_usage_to_json(&u, o);
-    cr_assert_str_eq(plain(o), "{\"usage\":null}");
+    cr_assert_str_eq(test_plain(o), "{\"usage\":null}");
     json_object_put(o);
 }
 
@@ -333,10 +296,10 @@ Test(adapter, tool_args_parse)
 {
     json_object *o = NULL;
     cr_assert_eq(orc_tool_args_parse("{\"city\":\"Oslo\"}", &o), ORC_OK);
-    cr_assert_str_eq(plain(o), "{\"city\":\"Oslo\"}");
+    cr_assert_str_eq(test_plain(o), "{\"city\":\"Oslo\"}");
     json_object_put(o);
     cr_assert_eq(orc_tool_args_parse("", &o), ORC_OK);
-    cr_assert_str_eq(plain(o), "{}");
+    cr_assert_str_eq(test_plain(o), "{}");
     json_object_put(o);
     cr_assert_eq(orc_tool_args_parse(NULL, &o), ORC_OK);
     json_object_put(o);
@@ -435,10 +398,10 @@ static json_object *build_ok(orc_provider_type_t type, const orc_endpoint_t *ep,
 {
     json_object *req = json_tokener_parse(req_text);
     char before[4096], err[256] = "";
-    snprintf(before, sizeof(before), "%s", plain(req));
+    snprintf(before, sizeof(before), "%s", test_plain(req));
     int rc = orc_adapter_for(type)->build_request(ep, "gpt-4o-mini", req, stream, out, err, sizeof(err));
     cr_assert_eq(rc, ORC_OK, "build failed: %s", err);
-    cr_assert_str_eq(plain(req), before, "the request must not be modified");
+    cr_assert_str_eq(test_plain(req), before, "the request must not be modified");
     json_object_put(req);
     json_object *body = json_tokener_parse(out->body);
     cr_assert_not_null(body);
@@ -469,8 +432,8 @@ Test(openai, build_stream_forces_include_usage)
 {
     orc_http_out_t out;
     json_object *body = build_ok(ORC_PROVIDER_OPENAI, &ep_openai, chat_request, true, &out);
-    cr_assert_eq(json_object_get_boolean(at(body, "stream")), true);
-    assert_json(at(body, "stream_options"), "{\"include_usage\":true,\"include_obfuscation\":false}");
+    cr_assert_eq(json_object_get_boolean(test_at(body, "stream")), true);
+    assert_json(test_at(body, "stream_options"), "{\"include_usage\":true,\"include_obfuscation\":false}");
     json_object_put(body);
     orc_http_out_free(&out);
     body = build_ok(ORC_PROVIDER_OPENAI, &ep_openai, "{\"model\":\"x\",\"messages\":[]}", true, &out);
@@ -530,9 +493,9 @@ Test(openai, parse_response_passes_through)
         orc_adapter_openai.parse_response(openai_response, strlen(openai_response), "gpt-4o-mini", &u, &f);
     cr_assert_not_null(r);
     json_object *want = json_tokener_parse(openai_response);
-    cr_assert(json_object_equal(r, want), "%s", plain(r));
+    cr_assert(json_object_equal(r, want), "%s", test_plain(r));
     json_object_put(want);
-    cr_assert_str_eq(at_str(r, "model"), "gpt-4o-mini-2024-07-18");
+    cr_assert_str_eq(test_at_str(r, "model"), "gpt-4o-mini-2024-07-18");
     cr_assert(u.known);
     cr_assert_eq(u.prompt_tokens, 21);
     cr_assert_eq(u.completion_tokens, 4);
@@ -553,10 +516,10 @@ Test(openai, parse_compatible_without_total_or_model)
     orc_usage_t u;
     orc_failure_t f;
     json_object *r = orc_adapter_openai_compatible.parse_response(body, strlen(body), "llama3", &u, &f);
-    cr_assert_str_eq(at_str(r, "model"), "llama3");
-    cr_assert_eq(json_object_get_int(at(r, "usage.total_tokens")), 12);
+    cr_assert_str_eq(test_at_str(r, "model"), "llama3");
+    cr_assert_eq(json_object_get_int(test_at(r, "usage.total_tokens")), 12);
     cr_assert_eq(u.total_tokens, 12);
-    cr_assert_str_eq(at_str(r, "choices.0.finish_reason"), "length");
+    cr_assert_str_eq(test_at_str(r, "choices.0.finish_reason"), "length");
     json_object_put(r);
 }
 
@@ -595,15 +558,15 @@ Test(openai, stream_text_with_usage)
     cr_assert_eq(r.end_rc, ORC_OK);
     cr_assert_eq(nchunks(&r), 5);
     cr_assert_str_eq(
-        plain(chunk(&r, 0)),
+        test_plain(chunk(&r, 0)),
         "{\"id\":\"chatcmpl-X\",\"object\":\"chat.completion.chunk\",\"created\":1764100000,\"model\":"
         "\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
         "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}");
     content_of(&r, text, sizeof(text));
     cr_assert_str_eq(text, "Hello");
-    cr_assert_str_eq(at_str(chunk(&r, 3), "choices.0.finish_reason"), "stop");
+    cr_assert_str_eq(test_at_str(chunk(&r, 3), "choices.0.finish_reason"), "stop");
     cr_assert_str_eq(
-        plain(chunk(&r, 4)),
+        test_plain(chunk(&r, 4)),
         "{\"id\":\"chatcmpl-X\",\"object\":\"chat.completion.chunk\",\"created\":1764100000,\"model\":"
         "\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,"
         "\"total_tokens\":11}}");
@@ -625,7 +588,7 @@ Test(openai, stream_usage_chunk_dropped_unless_asked)
     cr_assert_eq(nchunks(&r), 4);
     for (size_t i = 0; i < nchunks(&r); i++)
         cr_assert(!has(chunk(&r, i), "usage"), "chunk %zu still has usage", i);
-    cr_assert_str_eq(at_str(chunk(&r, 3), "choices.0.finish_reason"), "stop");
+    cr_assert_str_eq(test_at_str(chunk(&r, 3), "choices.0.finish_reason"), "stop");
     cr_assert(r.st.usage.known, "usage is still recorded for accounting");
     cr_assert_eq(r.st.usage.prompt_tokens, 9);
     cr_assert_eq(r.st.usage.completion_tokens, 2);
@@ -647,11 +610,11 @@ Test(openai, stream_tool_calls)
     cr_assert_str_eq(id, "call_8Lm3");
     cr_assert_str_eq(name, "get_time");
     cr_assert_str_eq(args, "{}");
-    cr_assert_str_eq(at_str(chunk(&r, 5), "choices.0.finish_reason"), "tool_calls");
+    cr_assert_str_eq(test_at_str(chunk(&r, 5), "choices.0.finish_reason"), "tool_calls");
     for (size_t i = 0; i < nchunks(&r); i++)
         cr_assert(!has(chunk(&r, i), "obfuscation"));
-    cr_assert_str_eq(at_str(chunk(&r, 0), "system_fingerprint"), "fp_1a2b3c");
-    cr_assert_eq(json_object_get_int(at(chunk(&r, 6), "usage.prompt_tokens_details.cached_tokens")), 10);
+    cr_assert_str_eq(test_at_str(chunk(&r, 0), "system_fingerprint"), "fp_1a2b3c");
+    cr_assert_eq(json_object_get_int(test_at(chunk(&r, 6), "usage.prompt_tokens_details.cached_tokens")), 10);
     cr_assert_eq(r.st.usage.cached_tokens, 10);
     cr_assert_eq(r.st.usage.reasoning_tokens, 4);
     cr_assert_eq(r.st.usage.completion_tokens, 20, "OpenAI completion already includes reasoning");
@@ -669,7 +632,7 @@ Test(openai, stream_first_chunk_gets_role_when_missing)
     run_t r;
     run_text(&r, ORC_PROVIDER_OPENAI_COMPATIBLE, text, strlen(text), 0, false, false);
     cr_assert_eq(nchunks(&r), 2);
-    cr_assert_str_eq(plain(at(chunk(&r, 0), "choices.0")),
+    cr_assert_str_eq(test_plain(test_at(chunk(&r, 0), "choices.0")),
                      "{\"index\":0,\"delta\":{\"content\":\"a\",\"role\":\"assistant\"},\"logprobs\":null,"
                      "\"finish_reason\":null}");
     cr_assert(!has(chunk(&r, 1), "choices.0.delta.role"));
@@ -689,7 +652,7 @@ Test(openai, stream_mid_error)
     run_t r;
     run_text(&r, ORC_PROVIDER_OPENAI, text, strlen(text), 0, false, true);
     cr_assert_eq(nchunks(&r), 2, "nothing after the error");
-    cr_assert_str_eq(plain(chunk(&r, 1)),
+    cr_assert_str_eq(test_plain(chunk(&r, 1)),
                      "{\"error\":{\"message\":\"The server had an error while processing your "
                      "request.\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
     cr_assert(r.st.failed);
@@ -720,9 +683,9 @@ Test(openai, stream_error_classes)
         run_text(&r, ORC_PROVIDER_OPENAI, rows[i].data, strlen(rows[i].data), 0, false, false);
         cr_assert_eq(r.st.failure.cls, rows[i].cls, "row %zu", i);
         if (rows[i].code)
-            cr_assert_str_eq(at_str(chunk(&r, 0), "error.code"), rows[i].code);
+            cr_assert_str_eq(test_at_str(chunk(&r, 0), "error.code"), rows[i].code);
         else
-            cr_assert_null(at(chunk(&r, 0), "error.code"));
+            cr_assert_null(test_at(chunk(&r, 0), "error.code"));
         run_free(&r);
     }
 }
@@ -733,7 +696,7 @@ Test(openai, stream_cut_before_finish)
     size_t len;
     run_t r;
     snprintf(path, sizeof(path), FIXTURE("%s"), "openai_stream.txt");
-    char *text = slurp(path, &len);
+    char *text = test_slurp(path, &len);
     cut = strstr(text,
                  "data: {\"id\":\"chatcmpl-X\",\"object\":\"chat.completion.chunk\",\"created\":1764100000,"
                  "\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},");
@@ -741,7 +704,7 @@ Test(openai, stream_cut_before_finish)
     run_text(&r, ORC_PROVIDER_OPENAI, text, (size_t)(cut - text), 0, false, true);
     cr_assert_eq(r.end_rc, ORC_ERR);
     cr_assert_eq(nchunks(&r), 4);
-    cr_assert_str_eq(plain(chunk(&r, 3)),
+    cr_assert_str_eq(test_plain(chunk(&r, 3)),
                      "{\"error\":{\"message\":\"upstream stream ended before it was complete\","
                      "\"type\":\"server_error\",\"param\":null,\"code\":null}}");
     cr_assert_eq(r.st.failure.cls, ORC_FAIL_SERVER);
@@ -756,7 +719,7 @@ Test(openai, stream_finish_without_done_is_clean)
     size_t len;
     run_t r;
     snprintf(path, sizeof(path), FIXTURE("%s"), "openai_stream.txt");
-    char *text = slurp(path, &len),
+    char *text = test_slurp(path, &len),
          *usage = strstr(text, "data: {\"id\":\"chatcmpl-X\",\"object\":\"chat.completion."
                                "chunk\",\"created\":1764100000,\"model\":\"gpt-4o-mini\","
                                "\"choices\":[],");
@@ -777,7 +740,7 @@ Test(openai, stream_malformed_event)
     run_t r;
     run_text(&r, ORC_PROVIDER_OPENAI, text, strlen(text), 0, false, false);
     cr_assert_eq(nchunks(&r), 2);
-    cr_assert_str_eq(at_str(chunk(&r, 1), "error.message"), "malformed event in the upstream stream");
+    cr_assert_str_eq(test_at_str(chunk(&r, 1), "error.message"), "malformed event in the upstream stream");
     cr_assert_eq(r.st.failure.cls, ORC_FAIL_SERVER);
     cr_assert_eq(r.end_rc, ORC_ERR);
     run_free(&r);

@@ -9,9 +9,19 @@
 
 static void clear_env(void)
 {
-    static const char *vars[] = {"OPENAI_API_KEY", "OPENAI_API_KEY_FILE", "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
-                                 "GROK_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GEMINI_BASE_URL",
-                                 "GROK_BASE_URL", "TEST_EU_KEY", "TEST_CLAUDE_KEY", "HOST", "PORT"};
+    static const char *vars[] = {"OPENAI_API_KEY",
+                                 "OPENAI_API_KEY_FILE",
+                                 "ANTHROPIC_API_KEY",
+                                 "GEMINI_API_KEY",
+                                 "GROK_API_KEY",
+                                 "OPENAI_BASE_URL",
+                                 "ANTHROPIC_BASE_URL",
+                                 "GEMINI_BASE_URL",
+                                 "GROK_BASE_URL",
+                                 "TEST_EU_KEY",
+                                 "TEST_CLAUDE_KEY",
+                                 "HOST",
+                                 "PORT"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -150,12 +160,15 @@ Test(provider_config, errors_name_the_line)
 {
     expect_error("providers = ( { name = \"a\"; type = \"openai\"; base_url = \"http://x\"; bogus = 1; } );",
                  "unknown setting 'bogus'", 1);
-    expect_error("providers = (\n { name = \"a\"; type = \"gpt\"; base_url = \"http://x\"; } );", "type 'gpt'", 2);
+    expect_error("providers = (\n { name = \"a\"; type = \"gpt\"; base_url = \"http://x\"; } );",
+                 "type 'gpt'", 2);
     expect_error("providers = ( { name = \"a\"; type = \"openai\"; base_url = \"x\"; } );", "http://", 1);
     expect_error("providers = ( { type = \"openai\"; base_url = \"http://x\"; } );", "'name' is required", 1);
-    expect_error("providers = ( { name = \"a/b\"; type = \"openai\"; base_url = \"http://x\"; } );", "name must", 1);
-    expect_error("providers = ( { name = \"a\"; type = \"openai\"; base_url = \"http://x\"; max_inflight = 0; } );",
-                 "max_inflight", 1);
+    expect_error("providers = ( { name = \"a/b\"; type = \"openai\"; base_url = \"http://x\"; } );",
+                 "name must", 1);
+    expect_error(
+        "providers = ( { name = \"a\"; type = \"openai\"; base_url = \"http://x\"; max_inflight = 0; } );",
+        "max_inflight", 1);
     expect_error("providers = ( { name = \"a\"; type = \"openai\"; base_url = \"http://x\";\n"
                  " models = ( { id = \"m\"; input = \"cheap\"; } ); } );",
                  "must be a number", 2);
@@ -170,8 +183,8 @@ Test(provider_config, retry_settings_are_checked)
     char err[512];
     cr_assert_null(load_text("llm = { retry_base_ms = 900; retry_max_ms = 100; };", err, sizeof(err)));
     cr_assert(strstr(err, "retry_max_ms") != NULL, "%s", err);
-    orc_config_t *cfg = load_text("llm = { max_retries = 0; retry_base_ms = 10; retry_max_ms = 20; };", err,
-                                  sizeof(err));
+    orc_config_t *cfg =
+        load_text("llm = { max_retries = 0; retry_base_ms = 10; retry_max_ms = 20; };", err, sizeof(err));
     cr_assert_not_null(cfg, "%s", err);
     cr_assert_eq(cfg->llm_max_retries, 0);
     orc_config_free(cfg);

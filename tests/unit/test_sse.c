@@ -15,6 +15,7 @@
 
 #include "common/orc.h"
 #include "worker/providers/sse.h"
+#include "tests/unit/helpers.h"
 
 #define FIXTURE(name) ORC_TEST_DATA "/providers/" name
 
@@ -24,21 +25,6 @@ static const char *const fixtures[] = {
     "openai_stream.txt",    "openai_tools_stream.txt",    "grok_stream.txt",   "grok_tools_stream.txt",
     "anthropic_stream.txt", "anthropic_tools_stream.txt", "gemini_stream.txt", "gemini_tools_stream.txt",
 };
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 /* Every event as [event-or-null, data]. */
 static void on_event(void *arg, const char *event, const char *data, size_t len)
@@ -241,7 +227,7 @@ static void check_fixture_splits(const char *name)
     size_t len;
     int rc;
     snprintf(path, sizeof(path), FIXTURE("%s"), name);
-    char *text = slurp(path, &len), *whole = feed_cuts(text, len, NULL, 0, 1 << 16, &rc);
+    char *text = test_slurp(path, &len), *whole = feed_cuts(text, len, NULL, 0, 1 << 16, &rc);
     cr_assert_eq(rc, ORC_OK);
     size_t *cuts = malloc(len * sizeof(size_t));
     for (size_t k = 1; k < len; k++) {
@@ -291,7 +277,7 @@ Test(sse, recorded_streams_every_line_end_style)
         size_t len;
         int rc;
         snprintf(path, sizeof(path), FIXTURE("%s"), fixtures[i]);
-        char *text = slurp(path, &len), *whole = feed_cuts(text, len, NULL, 0, 0, &rc);
+        char *text = test_slurp(path, &len), *whole = feed_cuts(text, len, NULL, 0, 0, &rc);
         for (size_t e = 0; e < ORC_ARRAY_LEN(eols); e++) {
             char *styled = restyle(text, len, eols[e]), *got = feed_all(styled, 0, &rc);
             cr_assert_eq(rc, ORC_OK);
@@ -310,7 +296,7 @@ static json_object *fixture_events(const char *name)
     size_t len;
     int rc;
     snprintf(path, sizeof(path), FIXTURE("%s"), name);
-    char *text = slurp(path, &len), *log = feed_cuts(text, len, NULL, 0, 0, &rc);
+    char *text = test_slurp(path, &len), *log = feed_cuts(text, len, NULL, 0, 0, &rc);
     cr_assert_eq(rc, ORC_OK);
     json_object *events = json_tokener_parse(log);
     free(log);

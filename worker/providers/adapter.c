@@ -433,3 +433,21 @@ void orc_stream_fail(orc_stream_t *st, orc_fail_class_t cls, const char *message
     emit(arg, chunk);
     json_object_put(chunk);
 }
+
+void orc_turn_append(json_object *turns, const char *role, const char *items_key, json_object *items)
+{
+    size_t n = json_object_array_length(turns), ni = json_object_array_length(items);
+    json_object *last = n ? json_object_array_get_idx(turns, n - 1) : NULL;
+    const char *last_role = last ? orc_json_get_str(last, "role") : NULL;
+    if (ni > 0 && last_role != NULL && strcmp(last_role, role) == 0) {
+        json_object *dst = orc_json_get(last, items_key, json_type_array);
+        for (size_t i = 0; i < ni; i++)
+            json_object_array_add(dst, json_object_get(json_object_array_get_idx(items, i)));
+    } else if (ni > 0) {
+        json_object *turn = json_object_new_object();
+        json_object_object_add(turn, "role", json_object_new_string(role));
+        json_object_object_add(turn, items_key, json_object_get(items));
+        json_object_array_add(turns, turn);
+    }
+    json_object_put(items);
+}

@@ -150,25 +150,6 @@ static int tool_result_block(json_object *msg, json_object *blocks, char *err, s
     return ORC_OK;
 }
 
-/* Appends BLOCKS (taken) as a ROLE turn, merged into the last turn when it
- * has the same role; a turn without blocks is left out. */
-static void add_turn(json_object *turns, const char *role, json_object *blocks)
-{
-    size_t n = json_object_array_length(turns), nb = json_object_array_length(blocks);
-    json_object *last = n ? json_object_array_get_idx(turns, n - 1) : NULL;
-    if (nb > 0 && last != NULL && str_is(orc_json_get_str(last, "role"), role)) {
-        json_object *content = orc_json_get(last, "content", json_type_array);
-        for (size_t i = 0; i < nb; i++)
-            json_object_array_add(content, json_object_get(json_object_array_get_idx(blocks, i)));
-    } else if (nb > 0) {
-        json_object *turn = json_object_new_object();
-        orc_json_add_str(turn, "role", role);
-        json_object_object_add(turn, "content", json_object_get(blocks));
-        json_object_array_add(turns, turn);
-    }
-    json_object_put(blocks);
-}
-
 static int convert_message(json_object *msg, json_object *turns, char *err, size_t errlen)
 {
     const char *role = orc_json_get_str(msg, "role");
@@ -189,7 +170,7 @@ static int convert_message(json_object *msg, json_object *turns, char *err, size
         json_object_put(blocks);
         return ORC_ERR;
     }
-    add_turn(turns, str_is(role, "assistant") ? "assistant" : "user", blocks);
+    orc_turn_append(turns, str_is(role, "assistant") ? "assistant" : "user", "content", blocks);
     return ORC_OK;
 }
 

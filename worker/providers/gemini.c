@@ -147,25 +147,6 @@ static int function_response_part(json_object *messages, size_t i, json_object *
     return ORC_OK;
 }
 
-/* Appends PARTS (taken) as a ROLE turn, merged into a last turn of the
- * same role; empty parts are left out. */
-static void add_turn(json_object *contents, const char *role, json_object *parts)
-{
-    size_t n = json_object_array_length(contents), np = json_object_array_length(parts);
-    json_object *last = n ? json_object_array_get_idx(contents, n - 1) : NULL;
-    if (np > 0 && last != NULL && str_is(orc_json_get_str(last, "role"), role)) {
-        json_object *lp = orc_json_get(last, "parts", json_type_array);
-        for (size_t i = 0; i < np; i++)
-            json_object_array_add(lp, json_object_get(json_object_array_get_idx(parts, i)));
-    } else if (np > 0) {
-        json_object *turn = json_object_new_object();
-        orc_json_add_str(turn, "role", role);
-        json_object_object_add(turn, "parts", json_object_get(parts));
-        json_object_array_add(contents, turn);
-    }
-    json_object_put(parts);
-}
-
 static int convert_message(json_object *messages, size_t i, json_object *contents, json_object *sys,
                            char *err, size_t errlen)
 {
@@ -188,7 +169,7 @@ static int convert_message(json_object *messages, size_t i, json_object *content
         json_object_put(parts);
         return ORC_ERR;
     }
-    add_turn(contents, str_is(role, "assistant") ? "model" : "user", parts);
+    orc_turn_append(contents, str_is(role, "assistant") ? "model" : "user", "parts", parts);
     return ORC_OK;
 }
 

@@ -169,7 +169,10 @@ json_object *orc_json_get(json_object *o, const char *key, json_type type); /* N
 const char *orc_json_get_str(json_object *o, const char *key);
 int64_t orc_json_get_int(json_object *o, const char *key, int64_t dflt);
 void orc_json_copy(json_object *dst, const char *to, json_object *src, const char *from); /* non-null only */
-char *orc_content_text(json_object *content); /* string or text parts joined; NULL: none/OOM */
+char *orc_content_text(json_object *content);
+/* Appends ITEMS (taken) under ITEMS_KEY as a ROLE turn of TURNS, merged into
+ * the last turn when it has the same role; empty ITEMS are left out. */
+void orc_turn_append(json_object *turns, const char *role, const char *items_key, json_object *items); /* string or text parts joined; NULL: none/OOM */
 int orc_tool_args_parse(const char *args, json_object **out); /* JSON-in-string -> object */
 int orc_data_uri_split(const char *url, char *mime, size_t mimelen, const char **data);
 
