@@ -149,6 +149,11 @@ def test_server_errors_retried_then_fallback():
     check(stats["openai"]["failures_by_class"]["server"] == 3 and stats["openai"]["retries"] == 2 and
           stats["openai"]["fallbacks"] == 1, "openai stats %r" % stats["openai"])
     check(stats["anthropic"]["successes"] == 1, "anthropic stats")
+    m = gw.metrics()
+    check(m['orchesity_upstream_failures_total{provider="openai",class="server"}'] == 3 and
+          m['orchesity_upstream_successes_total{provider="anthropic"}'] == 1 and
+          m['orchesity_upstream_fallbacks_total{provider="openai"}'] == 1 and
+          m['orchesity_cost_usd_total{provider="anthropic"}'] > 0, "upstream metrics")
 
 
 def test_overloaded_529_is_retried():

@@ -4,12 +4,14 @@
  * totals, so the numbers are fleet-wide and never go backwards.
  */
 #include <event2/buffer.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "common/orc.h"
 #include "common/shm.h"
 #include "common/util.h"
 #include "worker/api/api.h"
+#include "worker/providers/provider.h"
 #include "worker/worker.h"
 
 static void help(struct evbuffer *b, const char *name, const char *type, const char *text)
@@ -87,6 +89,54 @@ static void workers(struct evbuffer *b, const orc_shm_t *shm)
     evbuffer_add_printf(b, "orchesity_http_requests_in_flight %lld\n", (long long)inflight);
 }
 
+static void provider_counter(struct evbuffer *b, const orc_shm_t *shm, const orc_counters_t *c, const char *name,
+                             const char *text, size_t offset, double scale)
+{
+    uint32_t n = atomic_load(&((orc_shm_t *)shm)->nprovider_names);
+    help(b, name, "counter", text);
+    for (uint32_t i = 0; i < n && i < ORC_SHM_PROVIDERS; i++) {
+        const uint64_t *v = (const uint64_t *)((const char *)&c->providers[i] + offset);
+        evbuffer_add_printf(b, "%s{provider=\"%s\"} %.9g\n", name, shm->provider_names[i], (double)*v * scale);
+    }
+}
+
+/* Upstream calls per provider, from every worker, live and retired. */
+static void providers(struct evbuffer *b, const orc_shm_t *shm, const orc_counters_t *c)
+{
+    uint32_t n = atomic_load(&((orc_shm_t *)shm)->nprovider_names);
+    provider_counter(b, shm, c, "orchesity_upstream_calls_total", "Upstream calls (attempts) per provider.",
+                     offsetof(orc_provider_counters_t, calls), 1);
+    provider_counter(b, shm, c, "orchesity_upstream_successes_total", "Upstream calls answered successfully.",
+                     offsetof(orc_provider_counters_t, successes), 1);
+    help(b, "orchesity_upstream_failures_total", "counter", "Failed upstream calls by failure class.");
+    for (uint32_t i = 0; i < n && i < ORC_SHM_PROVIDERS; i++)
+        for (int k = 1; k < ORC_FAIL_CLASSES; k++)
+            evbuffer_add_printf(b, "orchesity_upstream_failures_total{provider=\"%s\",class=\"%s\"} %llu\n",
+                                shm->provider_names[i], orc_fail_class_name((orc_fail_class_t)k),
+                                (unsigned long long)c->providers[i].failures[k]);
+    provider_counter(b, shm, c, "orchesity_upstream_latency_seconds_sum", "Total latency of successful calls.",
+                     offsetof(orc_provider_counters_t, latency_us_sum), 1e-6);
+    provider_counter(b, shm, c, "orchesity_upstream_retries_total", "Retries on the same provider.",
+                     offsetof(orc_provider_counters_t, retries), 1);
+    provider_counter(b, shm, c, "orchesity_upstream_fallbacks_total", "Requests moved on to the next provider.",
+                     offsetof(orc_provider_counters_t, fallbacks), 1);
+    provider_counter(b, shm, c, "orchesity_tokens_input_total", "Prompt tokens.",
+                     offsetof(orc_provider_counters_t, tokens_in), 1);
+    provider_counter(b, shm, c, "orchesity_tokens_output_total", "Completion tokens.",
+                     offsetof(orc_provider_counters_t, tokens_out), 1);
+    provider_counter(b, shm, c, "orchesity_cost_usd_total", "Cost at the configured prices, in USD.",
+                     offsetof(orc_provider_counters_t, cost_nano_usd), 1e-9);
+    help(b, "orchesity_upstream_in_flight", "gauge", "Upstream calls in flight per provider.");
+    for (uint32_t i = 0; i < n && i < ORC_SHM_PROVIDERS; i++) {
+        int64_t inflight = 0;
+        for (uint32_t s = 0; s < shm->nslots; s++)
+            if (atomic_load(&shm->slots[s].state) != ORC_SLOT_FREE)
+                inflight += atomic_load(&shm->slots[s].provider_inflight[i]);
+        evbuffer_add_printf(b, "orchesity_upstream_in_flight{provider=\"%s\"} %lld\n", shm->provider_names[i],
+                            (long long)inflight);
+    }
+}
+
 void orc_api_metrics(orc_req_t *rq)
 {
     const orc_shm_t *shm = rq->worker->shm;
@@ -121,6 +171,7 @@ void orc_api_metrics(orc_req_t *rq)
     help(b, "orchesity_generation", "gauge", "Configuration generation now serving.");
     evbuffer_add_printf(b, "orchesity_generation %u\n", atomic_load(&shm->generation));
     workers(b, shm);
+    providers(b, shm, c);
     free(c);
     orc_http_reply_buffer(rq, 200, "text/plain; version=0.0.4; charset=utf-8", b);
 }
