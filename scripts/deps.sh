@@ -4,7 +4,7 @@
 ORC_BUILD_PKGS="build-essential autoconf automake pkg-config libevent-dev libcurl4-openssl-dev
  libhiredis-dev libpq-dev libjson-c-dev libconfig-dev libssl-dev uuid-dev libsystemd-dev curl"
 ORC_TEST_PKGS="libcriterion-dev python3 util-linux clang-format postgresql redis-server
- wrk nginx-light"
+ wrk nginx-light nodejs"
 
 orc_install_packages() {
     missing=""
@@ -31,4 +31,15 @@ orc_build() {
     fi
     mkdir -p "$dir"
     (cd "$dir" && { [ -f Makefile ] || ../configure -q "$@"; } && make -j"$(nproc)" -s)
+}
+
+# Installs the pinned npm clients of the SDK conformance tests (tests/sdk)
+# unless node_modules already matches package-lock.json (npm's own copy of it
+# in node_modules is not older).
+orc_sdk_install() {
+    dir=tests/sdk
+    [ -f "$dir/node_modules/.package-lock.json" ] &&
+        [ ! "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ] && return 0
+    command -v npm >/dev/null || orc_install_packages npm || return 1
+    (cd "$dir" && npm ci --no-audit --no-fund)
 }

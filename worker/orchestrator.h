@@ -46,7 +46,7 @@ typedef struct {
     bool retry;
 } orc_attempt_t;
 
-typedef struct {
+typedef struct orc_job_result_s {
     bool ok;
     const orc_provider_rt_t *provider; /* the one that answered, or the last one tried */
     char model[ORC_MODEL_ID_MAX];

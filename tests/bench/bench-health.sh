@@ -57,7 +57,7 @@ HEALTH_PATH=/api/health/live
 
 # log, die, usage, alive, children, rss_kb, rss_line, port_open, wait_ready,
 # run_wrk, parse_wrk, ... (shared with the other benchmarks)
-# shellcheck source=tests/bench/lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$SCRIPT_DIR/lib.sh"
 
 # ---------------------------------------------------------------- options

@@ -248,7 +248,8 @@ def test_streaming_client_disconnect_cancels_the_upstream_call():
                  body=json.dumps({"prompt": "a b c d e f g h i j k l [[mock gap=300]]", "providers": ["anthropic"],
                                   "stream": True}))
     r = conn.getresponse()
-    r.fp.readline()
+    while b"event: chunk" not in r.fp.readline():  # the upstream stream is flowing
+        pass
     closed_at = time.time() * 1000
     conn.sock.close()
     conn.close()

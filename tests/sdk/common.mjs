@@ -20,6 +20,15 @@ export const MODELS = {
 // gateway counts them as completion (output) tokens, as OpenAI does.
 export const REASONING = { openai: 0, anthropic: 0, gemini: 0, grok: 3 };
 
+// Tool call ids: passed through from OpenAI, Anthropic and xAI (the mock's
+// own ids); made by the gateway for Gemini, whose calls carry none.
+export const TOOL_ID = {
+  openai: /^call_mock\d+$/,
+  anthropic: /^toolu_mock\d+$/,
+  gemini: /^call_[0-9A-Za-z]+$/,
+  grok: /^call_mock\d+$/,
+};
+
 // A per-check limit; the clients also get a request timeout below it.
 export const CHECK_TIMEOUT_MS = 20000;
 export const REQUEST_TIMEOUT_MS = 15000;
@@ -52,7 +61,8 @@ function show(value) {
 // One line describing why a check failed.
 function describe(e) {
   if (e instanceof assert.AssertionError) {
-    const what = e.generatedMessage ? 'assertion' : e.message;
+    // Node appends its own diff to a custom message on the following lines.
+    const what = e.generatedMessage ? 'assertion' : e.message.split('\n')[0];
     if (e.operator === 'fail' || e.operator === '==') return what;
     return `${what}: expected ${show(e.expected)}, got ${show(e.actual)}`;
   }

@@ -89,14 +89,15 @@ static void workers(struct evbuffer *b, const orc_shm_t *shm)
     evbuffer_add_printf(b, "orchesity_http_requests_in_flight %lld\n", (long long)inflight);
 }
 
-static void provider_counter(struct evbuffer *b, const orc_shm_t *shm, const orc_counters_t *c, const char *name,
-                             const char *text, size_t offset, double scale)
+static void provider_counter(struct evbuffer *b, const orc_shm_t *shm, const orc_counters_t *c,
+                             const char *name, const char *text, size_t offset, double scale)
 {
     uint32_t n = atomic_load(&((orc_shm_t *)shm)->nprovider_names);
     help(b, name, "counter", text);
     for (uint32_t i = 0; i < n && i < ORC_SHM_PROVIDERS; i++) {
         const uint64_t *v = (const uint64_t *)((const char *)&c->providers[i] + offset);
-        evbuffer_add_printf(b, "%s{provider=\"%s\"} %.9g\n", name, shm->provider_names[i], (double)*v * scale);
+        evbuffer_add_printf(b, "%s{provider=\"%s\"} %.9g\n", name, shm->provider_names[i],
+                            (double)*v * scale);
     }
 }
 
@@ -114,12 +115,14 @@ static void providers(struct evbuffer *b, const orc_shm_t *shm, const orc_counte
             evbuffer_add_printf(b, "orchesity_upstream_failures_total{provider=\"%s\",class=\"%s\"} %llu\n",
                                 shm->provider_names[i], orc_fail_class_name((orc_fail_class_t)k),
                                 (unsigned long long)c->providers[i].failures[k]);
-    provider_counter(b, shm, c, "orchesity_upstream_latency_seconds_sum", "Total latency of successful calls.",
-                     offsetof(orc_provider_counters_t, latency_us_sum), 1e-6);
+    provider_counter(b, shm, c, "orchesity_upstream_latency_seconds_sum",
+                     "Total latency of successful calls.", offsetof(orc_provider_counters_t, latency_us_sum),
+                     1e-6);
     provider_counter(b, shm, c, "orchesity_upstream_retries_total", "Retries on the same provider.",
                      offsetof(orc_provider_counters_t, retries), 1);
-    provider_counter(b, shm, c, "orchesity_upstream_fallbacks_total", "Requests moved on to the next provider.",
-                     offsetof(orc_provider_counters_t, fallbacks), 1);
+    provider_counter(b, shm, c, "orchesity_upstream_fallbacks_total",
+                     "Requests moved on to the next provider.", offsetof(orc_provider_counters_t, fallbacks),
+                     1);
     provider_counter(b, shm, c, "orchesity_tokens_input_total", "Prompt tokens.",
                      offsetof(orc_provider_counters_t, tokens_in), 1);
     provider_counter(b, shm, c, "orchesity_tokens_output_total", "Completion tokens.",

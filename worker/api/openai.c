@@ -102,7 +102,7 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The HTTP status and OpenAI error type of a failed job. */
-static int failure_status(const orc_job_result_t *r, const char **type)
+int orc_api_failure_status(const orc_job_result_t *r, const char **type)
 {
     const orc_failure_t *f = &r->failure;
     *type = "server_error";
@@ -124,7 +124,7 @@ static int failure_status(const orc_job_result_t *r, const char **type)
 static void reply_failure(chat_t *c, const orc_job_result_t *r)
 {
     const char *type;
-    int status = failure_status(r, &type);
+    int status = orc_api_failure_status(r, &type);
     char message[600], ra[32];
     snprintf(message, sizeof(message), "%s%s%s", r->provider ? r->provider->cfg->name : "",
              r->provider ? ": " : "",

@@ -28,6 +28,7 @@ const orc_route_t orc_api_routes[] = {
     {GET, "/api/llm/stats", orc_api_llm_stats, "llm_stats", false},
     {POST, "/v1/chat/completions", orc_api_openai_chat, "v1_chat_completions", false},
     {GET, "/v1/models", orc_api_openai_models, "v1_models", false},
+    {POST, "/v1/messages", orc_api_anthropic_messages, "v1_messages", false},
 };
 
 const size_t orc_api_nroutes = ORC_ARRAY_LEN(orc_api_routes);

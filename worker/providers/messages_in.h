@@ -47,15 +47,16 @@ typedef void (*orc_sse_out_fn)(void *arg, const char *event, json_object *data);
  * out. */
 typedef struct {
     char model[ORC_MODEL_ID_MAX];
-    char id[128];       /* message id; "" until known (init or first chunk) */
-    bool started;       /* message_start and ping sent */
-    bool ended;         /* message_stop or error sent */
-    bool finished;      /* a finish_reason was seen */
-    bool any_tool;      /* a tool_use block was opened */
-    int next_block;     /* index the next content block gets */
-    int open_block;     /* index of the open block, -1: none */
-    int open_tool;      /* canonical tool index of the open tool block, -1: text or none */
-    int last_tool;      /* highest canonical tool index opened, -1: none */
+    char id[128];   /* message id; "" until known (init or first chunk) */
+    bool started;   /* message_start and ping sent */
+    bool ended;     /* message_stop or error sent */
+    bool finished;  /* a finish_reason was seen */
+    bool any_tool;  /* a tool_use block was opened */
+    bool refused;   /* the model refused (delta.refusal): stop_reason "refusal" */
+    int next_block; /* index the next content block gets */
+    int open_block; /* index of the open block, -1: none */
+    int open_tool;  /* canonical tool index of the open tool block, -1: text or none */
+    int last_tool;  /* highest canonical tool index opened, -1: none */
     char stop_reason[32];
     bool usage_known;
     int64_t input_tokens; /* prompt - cached */

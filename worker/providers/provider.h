@@ -60,7 +60,7 @@ typedef struct {
     int64_t cached_tokens;     /* cache reads */
     int64_t cache_write_tokens;
     int64_t reasoning_tokens;
-    bool known;                /* the provider reported usage at all */
+    bool known; /* the provider reported usage at all */
 } orc_usage_t;
 
 /* Why an upstream call failed, and whether it is worth retrying. */
@@ -77,11 +77,11 @@ typedef enum {
 
 typedef struct {
     orc_fail_class_t cls;
-    int status;            /* upstream HTTP status, 0 when none */
+    int status;             /* upstream HTTP status, 0 when none */
     int64_t retry_after_ms; /* -1 when the provider gave no hint */
-    char message[512];     /* the provider's message; never contains the key */
-    char type[64];         /* the provider's error type ("rate_limit_error", "RESOURCE_EXHAUSTED") */
-    char code[64];         /* the provider's code, if any */
+    char message[512];      /* the provider's message; never contains the key */
+    char type[64];          /* the provider's error type ("rate_limit_error", "RESOURCE_EXHAUSTED") */
+    char code[64];          /* the provider's code, if any */
 } orc_failure_t;
 
 const char *orc_fail_class_name(orc_fail_class_t cls); /* "rate_limited", ... */
@@ -140,7 +140,8 @@ typedef struct {
 
     /* A non-2xx answer -> failure class, message and retry hint.
      * RETRY_AFTER_MS is what the headers said (-1: nothing). */
-    void (*classify_error)(int status, const char *body, size_t len, int64_t retry_after_ms, orc_failure_t *fail);
+    void (*classify_error)(int status, const char *body, size_t len, int64_t retry_after_ms,
+                           orc_failure_t *fail);
 } orc_adapter_t;
 
 const orc_adapter_t *orc_adapter_for(orc_provider_type_t type);
@@ -172,7 +173,8 @@ void orc_json_copy(json_object *dst, const char *to, json_object *src, const cha
 char *orc_content_text(json_object *content);
 /* Appends ITEMS (taken) under ITEMS_KEY as a ROLE turn of TURNS, merged into
  * the last turn when it has the same role; empty ITEMS are left out. */
-void orc_turn_append(json_object *turns, const char *role, const char *items_key, json_object *items); /* string or text parts joined; NULL: none/OOM */
+void orc_turn_append(json_object *turns, const char *role, const char *items_key,
+                     json_object *items); /* string or text parts joined; NULL: none/OOM */
 int orc_tool_args_parse(const char *args, json_object **out); /* JSON-in-string -> object */
 int orc_data_uri_split(const char *url, char *mime, size_t mimelen, const char **data);
 

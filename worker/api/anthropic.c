@@ -1,0 +1,215 @@
+/*
+ * anthropic.c - the Anthropic-compatible API: POST /v1/messages, so the
+ * Anthropic SDK can use any provider behind the gateway.
+ *
+ * The request is translated to the canonical form, routed like
+ * /v1/chat/completions, and every answer translated back: a message, or
+ * the exact Anthropic event sequence (message_start ... message_stop).
+ * The client's key (x-api-key or Authorization) is never forwarded.
+ */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/orc.h"
+#include "worker/api/api.h"
+#include "worker/model_route.h"
+#include "worker/orchestrator.h"
+#include "worker/providers/messages_in.h"
+#include "worker/worker.h"
+
+#define KEEPALIVE_S 10
+
+typedef struct {
+    orc_req_t *rq;
+    orc_job_t *job;
+    json_object *canonical;
+    char model[128];
+    bool stream;
+    bool started;
+    orc_messages_stream_t ms;
+    struct event *keepalive;
+} msg_t;
+
+static void anthropic_error(orc_req_t *rq, int status, const char *message)
+{
+    json_object *o = orc_messages_error_new(status, message);
+    orc_json_add_str(o, "request_id", rq->id);
+    orc_http_reply_json(rq, status, o);
+}
+
+static void msg_free(msg_t *m)
+{
+    orc_job_cancel(m->job);
+    if (m->keepalive)
+        event_free(m->keepalive);
+    json_object_put(m->canonical);
+    free(m);
+}
+
+static void served_by(msg_t *m, const char *provider, const char *model)
+{
+    orc_http_set_header(m->rq, "x-orchesity-provider", provider);
+    orc_http_set_header(m->rq, "x-orchesity-model", model);
+}
+
+static void start_stream(msg_t *m)
+{
+    const orc_target_t *t = orc_job_target(m->job);
+    served_by(m, t->provider->cfg->name, t->model);
+    orc_http_set_header(m->rq, "request-id", m->rq->id);
+    orc_http_stream_begin(m->rq, 200, "text/event-stream; charset=utf-8");
+    m->started = true;
+}
+
+static void write_event(void *arg, const char *event, json_object *data)
+{
+    msg_t *m = arg;
+    size_t len = 0;
+    const char *text = json_object_to_json_string_length(
+        data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    char head[64];
+    int hl = snprintf(head, sizeof(head), "event: %s\ndata: ", event);
+    orc_http_stream_write(m->rq, head, (size_t)hl);
+    orc_http_stream_write(m->rq, text, len);
+    orc_http_stream_write(m->rq, "\n\n", 2);
+}
+
+static void on_chunk(void *arg, json_object *chunk)
+{
+    msg_t *m = arg;
+    if (!m->started)
+        start_stream(m);
+    orc_messages_stream_chunk(&m->ms, chunk, write_event, m);
+}
+
+static void on_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+    msg_t *m = arg;
+    (void)fd;
+    (void)what;
+    if (!m->started)
+        start_stream(m);
+    orc_http_stream_write(m->rq, ": keep-alive\n\n", 14);
+}
+
+static void reply_failure(msg_t *m, const orc_job_result_t *r)
+{
+    const char *type;
+    int status = orc_api_failure_status(r, &type);
+    char message[600], ra[32];
+    snprintf(message, sizeof(message), "%s%s%s", r->provider ? r->provider->cfg->name : "",
+             r->provider ? ": " : "",
+             r->failure.message[0] ? r->failure.message : "the provider did not answer");
+    if (r->failure.cls == ORC_FAIL_OVERLOADED)
+        status = 529;
+    if (status == 429 && r->failure.retry_after_ms >= 0) {
+        snprintf(ra, sizeof(ra), "%lld", (long long)((r->failure.retry_after_ms + 999) / 1000));
+        orc_http_set_header(m->rq, "retry-after", ra);
+    }
+    if (r->provider)
+        served_by(m, r->provider->cfg->name, r->model);
+    anthropic_error(m->rq, status, message);
+}
+
+static void on_done(void *arg, const orc_job_result_t *r)
+{
+    msg_t *m = arg;
+    m->job = NULL;
+    if (m->stream && (m->started || r->ok)) {
+        if (!m->started)
+            start_stream(m);
+        orc_messages_stream_finish(&m->ms, r->ok, write_event, m);
+        orc_http_stream_end(m->rq);
+    } else if (r->ok) {
+        served_by(m, r->provider->cfg->name, r->model);
+        orc_http_set_header(m->rq, "request-id", m->rq->id);
+        orc_http_reply_json(m->rq, 200, orc_messages_from_canonical(r->response, r->model));
+    } else {
+        reply_failure(m, r);
+    }
+    msg_free(m);
+}
+
+static void on_client_gone(void *arg)
+{
+    msg_t *m = arg;
+    orc_job_cancel(m->job);
+    m->job = NULL;
+    if (m->started)
+        orc_http_stream_end(m->rq);
+    else
+        anthropic_error(m->rq, 499, "the client left");
+    msg_free(m);
+}
+
+static int start_job(msg_t *m, const orc_model_route_t *route)
+{
+    static const orc_job_cbs_t cbs = {on_chunk, on_done};
+    orc_llm_t *llm = m->rq->worker->llm;
+    orc_job_spec_t spec = {.request = m->canonical, .stream = m->stream, .include_usage = true};
+    for (int i = 0; i < route->n; i++) {
+        spec.targets[i].provider = &llm->providers[route->providers[i]];
+        snprintf(spec.targets[i].model, ORC_MODEL_ID_MAX, "%s", route->models[i]);
+    }
+    spec.ntargets = route->n;
+    orc_messages_stream_init(&m->ms, m->model, NULL);
+    m->job = orc_job_start(llm, &spec, &cbs, m);
+    if (m->job == NULL)
+        return ORC_ERR;
+    if (m->stream) {
+        struct timeval every = {KEEPALIVE_S, 0};
+        m->keepalive = event_new(m->rq->worker->base, -1, EV_PERSIST, on_keepalive, m);
+        if (m->keepalive)
+            event_add(m->keepalive, &every);
+    }
+    orc_http_watch_client(m->rq, on_client_gone, m);
+    return ORC_OK;
+}
+
+static msg_t *prepare(orc_req_t *rq, orc_model_route_t *route)
+{
+    json_object *body = NULL, *v;
+    char err[512] = "";
+    int status = 400;
+    const char *code;
+    if (orc_http_body_json(rq, &body, err, sizeof(err)) != ORC_OK || body == NULL) {
+        anthropic_error(rq, 400, body == NULL && err[0] == '\0' ? "the body must be a JSON object" : err);
+        return NULL;
+    }
+    json_object *canonical = orc_messages_to_canonical(body, err, sizeof(err), &status);
+    msg_t *m = canonical ? calloc(1, sizeof(*m)) : NULL;
+    if (canonical == NULL || m == NULL) {
+        json_object_put(body);
+        json_object_put(canonical);
+        anthropic_error(rq, canonical ? 503 : status, canonical ? "out of memory" : err);
+        return NULL;
+    }
+    m->rq = rq;
+    m->canonical = canonical;
+    m->stream = json_object_object_get_ex(body, "stream", &v) && json_object_get_boolean(v);
+    json_object_object_get_ex(body, "model", &v);
+    snprintf(m->model, sizeof(m->model), "%s", json_object_get_string(v));
+    json_object_put(body);
+    if (orc_model_route(&rq->worker->cfg->providers, m->model, route, &status, &code, err, sizeof(err)) !=
+        ORC_OK) {
+        msg_free(m);
+        anthropic_error(rq, status, err);
+        return NULL;
+    }
+    return m;
+}
+
+void orc_api_anthropic_messages(orc_req_t *rq)
+{
+    orc_model_route_t route;
+    msg_t *m = prepare(rq, &route);
+    if (m == NULL)
+        return;
+    if (start_job(m, &route) != ORC_OK) {
+        msg_free(m);
+        anthropic_error(rq, 503, "cannot start the request now");
+    }
+}
