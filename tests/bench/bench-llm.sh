@@ -300,6 +300,10 @@ gateway_failures() {
 
 # ---------------------------------------------------------------- servers
 
+# Versions and commit for the report, read now: the binaries may be rebuilt
+# while the run goes on.
+tool_versions
+
 for port in "$ORC_PORT" "$NGINX_PORT" "$MOCK_PORT"; do
     ! port_open "$port" || die "127.0.0.1:$port is already in use (set ORC_PORT / NGINX_PORT / MOCK_PORT)"
 done
@@ -495,7 +499,6 @@ fi
 
 # ---------------------------------------------------------------- report
 
-tool_versions
 CURL_VERSION=$(curl --version 2>/dev/null | awk 'NR == 1 { print $1, $2 }')
 
 # worker_rss_max MASTER_PID: the largest VmRSS (kB) among the children.

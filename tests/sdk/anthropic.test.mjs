@@ -6,7 +6,7 @@
 // "Echo: <last user message>" with one token per word.  Run by
 // tests/integration/test_sdk.py; by hand:
 //   ORCHESITY_URL=http://127.0.0.1:8080 node anthropic.test.mjs
-import Anthropic, { APIError, BadRequestError, RateLimitError } from '@anthropic-ai/sdk';
+import Anthropic, { APIError, BadRequestError, NotFoundError, RateLimitError } from '@anthropic-ai/sdk';
 
 import { Checks, LOOKUP, MODELS, REASONING, REQUEST_TIMEOUT_MS, TOOL_ID, checkRoutingHeaders, eq, gatewayURL, match,
   ok, providers, rejects } from './common.mjs';
@@ -51,11 +51,12 @@ async function providerChecks(provider, model) {
   const check = (name, fn) => checks.run(`${provider} ${name}`, fn);
 
   await check('create: text, usage, stop_reason, headers', async () => {
-    const { data, response } = await client.messages
+    const { data, response, request_id: requestId } = await client.messages
       .create({ model: id, max_tokens: 50, system: 'be brief', messages: [user('tell me about the sea')] })
       .withResponse();
     eq(response.status, 200, 'status');
     checkRoutingHeaders(response, provider, model);
+    match(requestId, /^req_/, 'request-id (_request_id)');
     eq(data.type, 'message', 'type');
     eq(data.role, 'assistant', 'role');
     match(data.id, /^msg_/, 'id');
@@ -86,13 +87,13 @@ async function providerChecks(provider, model) {
     stream.on('text', (delta) => deltas.push(delta));
     const final = await stream.finalMessage();
     eq(final.role, 'assistant', 'role');
-    eq(final.model, model, 'model');
     eq(onlyText(final), 'Echo: stream these words please', 'text');
     eq(final.stop_reason, 'end_turn', 'stop_reason');
     eq(final.usage.input_tokens, 4, 'usage.input_tokens');
     eq(final.usage.output_tokens, 5 + REASONING[provider], 'usage.output_tokens');
     ok(deltas.length >= 5, `the answer came in ${deltas.length} text deltas, expected one per word`);
     eq(deltas.join(''), 'Echo: stream these words please', 'concatenated deltas');
+    eq(final.model, model, 'model (as in a non-streamed answer)');
   });
 
   await check('stream raw: event order, text deltas, usage, headers', async () => {
@@ -105,11 +106,13 @@ async function providerChecks(provider, model) {
     const types = [];
     let text = '';
     let delta = null;
+    let startModel = null;
     for await (const event of stream) {
       types.push(event.type);
       if (event.type === 'message_start') {
         eq(event.message.content, [], 'message_start content');
         eq(event.message.role, 'assistant', 'message_start role');
+        startModel = event.message.model;
         ok(typeof event.message.usage === 'object' && event.message.usage !== null, 'message_start usage');
       } else if (event.type === 'content_block_start') {
         eq(event.index, 0, 'content_block_start index');
@@ -130,6 +133,7 @@ async function providerChecks(provider, model) {
     ok(delta !== null, 'no message_delta event');
     eq(delta.delta.stop_reason, 'end_turn', 'message_delta stop_reason');
     eq(delta.usage.output_tokens, 5 + REASONING[provider], 'message_delta usage.output_tokens');
+    eq(startModel, model, 'message_start model (as in a non-streamed answer)');
   });
 
   await check('tools: create returns a tool_use block', async () => {
@@ -237,6 +241,27 @@ async function gatewayChecks() {
     ok(ids.includes('openai/gpt-4o-mini'), `openai/gpt-4o-mini missing from ${JSON.stringify(ids)}`);
     for (const [p, m] of Object.entries(MODELS)) ok(ids.includes(`${p}/${m}`), `${p}/${m} missing`);
     eq(new Set(ids).size, ids.length, 'model ids are unique (pagination stopped after one page)');
+  });
+
+  await check('unknown model -> NotFoundError not_found_error', async () => {
+    const err = await rejects(
+      client.messages.create({ model: 'nosuch/model-x', max_tokens: 50, messages: [user('hi')] }),
+      NotFoundError, 'unknown model');
+    eq(err.status, 404, 'status');
+    eq(err.type, 'not_found_error', 'error.type');
+    match(err.apiMessage, /nosuch\/model-x/, 'error.message');
+  });
+
+  // The client reports an error's request id from the request-id header.
+  await check('error responses carry request-id (APIError.requestID)', async () => {
+    const invalid = await rejects(client.messages.create({ model: 'openai/gpt-4o-mini', max_tokens: 50 }),
+      BadRequestError, 'request without messages');
+    match(invalid.requestID, /^req_/, 'requestID of a 400 from the gateway');
+    eq(invalid.requestID, invalid.error.request_id, 'requestID of a 400 and the body\'s request_id');
+    const limited = await rejects(client.messages.create({
+      model: 'openai/gpt-4o-mini', max_tokens: 50, messages: [user('hi [[mock status=429,retry_after=1]]')],
+    }), RateLimitError, 'upstream 429');
+    match(limited.requestID, /^req_/, 'requestID of a 429 from the provider');
   });
 
   await check('models.list() with only the x-api-key header', async () => {

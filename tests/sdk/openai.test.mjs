@@ -172,6 +172,7 @@ async function providerChecks(provider, model) {
     eq(err.type, 'invalid_request_error', 'error.type');
     eq(err.param, 'messages', 'error.param');
     match(err.message, /messages/, 'error message');
+    match(err.requestID, /^req_/, 'x-request-id of the error (requestID)');
   });
 
   await check('400 from the provider -> BadRequestError', async () => {

@@ -37,6 +37,7 @@ static void anthropic_error(orc_req_t *rq, int status, const char *message)
 {
     json_object *o = orc_messages_error_new(status, message);
     orc_json_add_str(o, "request_id", rq->id);
+    orc_http_set_header(rq, "request-id", rq->id);
     orc_http_reply_json(rq, status, o);
 }
 
@@ -60,6 +61,7 @@ static void start_stream(msg_t *m)
     const orc_target_t *t = orc_job_target(m->job);
     served_by(m, t->provider->cfg->name, t->model);
     orc_http_set_header(m->rq, "request-id", m->rq->id);
+    orc_messages_stream_init(&m->ms, t->model, NULL); /* the model that answers, as without streaming */
     orc_http_stream_begin(m->rq, 200, "text/event-stream; charset=utf-8");
     m->started = true;
 }
