@@ -491,7 +491,8 @@ static int apply_env(orc_config_t *cfg, char *err, size_t errlen)
         snprintf(file_var, sizeof(file_var), "%s_FILE", it->env);
         const char *file = it->type == CFG_SECRET ? getenv(file_var) : NULL;
         const char *v = getenv(it->env);
-        if (file && *file && orc_config_read_secret_file(it->env, file, field_str(cfg, it), err, errlen) != ORC_OK)
+        if (file && *file &&
+            orc_config_read_secret_file(it->env, file, field_str(cfg, it), err, errlen) != ORC_OK)
             return ORC_ERR;
         if (v && *v && !(file && *file) && env_item(cfg, it, v, err, errlen) != ORC_OK)
             return ORC_ERR;

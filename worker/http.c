@@ -23,6 +23,8 @@
 #include <openssl/evp.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -342,6 +344,11 @@ void orc_http_stream_begin(orc_req_t *rq, int status, const char *content_type)
     add_common_headers(rq);
     if (rq->peek_ev != NULL)
         event_del(rq->peek_ev); /* from now on evhttp itself notices a departure */
+    struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    int one = 1;
+    if (bev != NULL) /* many small writes follow: do not let Nagle hold them back */
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     rq->streaming = true;
     rq->stream_status = status;
     evhttp_send_reply_start(rq->req, status, NULL);

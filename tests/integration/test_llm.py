@@ -337,3 +337,65 @@ def test_pooled_connection_closed_by_the_provider_is_resent_at_once():
     check(res["response"] == "Echo: second" and len(res["attempts"]) == 1, "second %r" % res)
     stats = gw.get_json("/api/llm/stats")["provider_stats"]["openai"]
     check(stats["failures"] == 0, "a dead pooled connection counted as a failure: %r" % stats)
+
+
+def one_provider(**limits):
+    p = {"name": "openai", "type": "openai", "base_url": "http://placeholder/v1", "api_key_env": "OPENAI_API_KEY",
+         "default_model": "gpt-4o-mini"}
+    p.update(limits)
+    return [p]
+
+
+def test_idle_timeout_cuts_a_silent_stream():
+    gw, mock = start(config={"providers": one_provider(idle_timeout=400), "llm": {"max_retries": 0}})
+    t0 = time.monotonic()
+    r, events = stream(gw, {"prompt": "a b c d e [[mock gap=1500]]"})
+    took = time.monotonic() - t0
+    names = [e for e, _ in events]
+    check("error" in names and "done" not in names, "events %r" % names)
+    err = [d for e, d in events if e == "error"][0]
+    check(err["error_class"] == "timeout", "error %r" % err)
+    check(took < 1.4, "the stream was not cut by idle_timeout (%.2f s)" % took)
+
+
+def test_connect_timeout():
+    # A listener whose accept queue is full drops new SYNs: connect() hangs.
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    time.sleep(0.2)
+    limits = dict(name="blackhole", connect_timeout=300, base_url="http://127.0.0.1:%d/v1" % port)
+    try:
+        gw, mock = start(config={"providers": one_provider(**limits), "llm": {"max_retries": 0}})
+        t0 = time.monotonic()
+        _, doc = orchestrate(gw, {"prompt": "x"})
+        took = time.monotonic() - t0
+        res = doc["results"][0]
+        check(res["error_class"] == "timeout" and 0.25 <= took < 1.5, "%.2f s %r" % (took, res))
+    finally:
+        for c in fillers:
+            c.close()
+        full.close()
+
+
+def test_max_inflight_moves_on_to_the_next_provider():
+    providers = one_provider(max_inflight=1) + [
+        {"name": "anthropic", "type": "anthropic", "base_url": "http://placeholder", "api_key_env": "ANTHROPIC_API_KEY",
+         "default_model": "claude-haiku-4-5"}]
+    gw, mock = start(config={"providers": providers})
+    out = []
+    t = threading.Thread(target=lambda: out.append(orchestrate(gw, {"prompt": "slow [[mock latency=1200]]"})[1]))
+    t.start()
+    wait_until(lambda: chat_requests(mock), 3, what="the first call")
+    _, doc = orchestrate(gw, {"prompt": "second"})
+    t.join()
+    res = doc["results"][0]
+    check(res["provider"] == "anthropic" and "max_inflight" in res["attempts"][0]["error"], "second %r" % res)
+    check(out[0]["results"][0]["provider"] == "openai", "first %r" % out[0]["results"][0])
