@@ -18,7 +18,7 @@
 
 #include "worker/llm.h"
 
-#define ORC_JOB_ATTEMPTS_MAX 24
+#define ORC_JOB_ATTEMPTS_MAX 12
 
 typedef struct orc_job_s orc_job_t;
 
@@ -41,7 +41,7 @@ typedef struct {
     char model[ORC_MODEL_ID_MAX];
     int status;
     orc_fail_class_t cls;
-    char error[256];
+    char error[200];
     uint64_t latency_us;
     bool retry;
 } orc_attempt_t;

@@ -13,6 +13,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,10 @@ int orc_worker_run(const orc_worker_args_t *a)
     init_worker(&w, a);
     orc_log_set_role("worker#%d/g%u", a->index, a->generation);
     orc_random_seed();
+    /* Requests allocate and free the same sizes over and over: keep freed
+     * memory in the heap instead of trimming it back to the system. */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_TOP_PAD, 4 << 20);
     orc_log_set_level(a->cfg->log_level);
     if (orc_log_open(a->cfg->error_log) != ORC_OK || orc_accesslog_open(a->cfg->access_log) != ORC_OK)
         orc_log_error("cannot open the log files: %s", strerror(errno));
