@@ -85,6 +85,7 @@ static const cfg_item_t schema[] = {
     {"llm.request_timeout", CFG_INT, F(request_timeout), 1, 3600, "REQUEST_TIMEOUT", NULL},
     {"llm.max_retries", CFG_INT, F(llm_max_retries), 0, 10, "LLM_MAX_RETRIES", NULL},
     {"llm.retry_base_ms", CFG_INT, F(llm_retry_base_ms), 1, 60000, NULL, NULL},
+    {"llm.stream_keepalive", CFG_INT, F(llm_stream_keepalive), 1, 300, NULL, NULL},
     {"llm.retry_max_ms", CFG_INT, F(llm_retry_max_ms), 1, 600000, NULL, NULL},
     {"monitoring.health_check_interval", CFG_INT, F(health_check_interval), 1, 3600, "HEALTH_CHECK_INTERVAL",
      NULL},
@@ -156,6 +157,7 @@ static void set_defaults(orc_config_t *cfg)
     cfg->llm_max_retries = 2;
     cfg->llm_retry_base_ms = 500;
     cfg->llm_retry_max_ms = 8000;
+    cfg->llm_stream_keepalive = 10;
     orc_providers_config_defaults(&cfg->providers);
     cfg->health_check_interval = 30;
     cfg->metrics_collection_interval = 60;

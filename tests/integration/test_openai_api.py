@@ -138,3 +138,11 @@ def test_models_list():
                  "fast"):
         check(want in ids, "%s missing from %r" % (want, ids[:8]))
     check(all(m["object"] == "model" and m["owned_by"] for m in doc["data"]), "entry shape")
+
+
+def test_a_slow_first_chunk_starts_the_stream_with_keepalive_comments():
+    gw, mock = start(config={"llm": {"stream_keepalive": 1}})
+    r, raw = stream(gw, {"model": "openai/gpt-4o-mini",
+                         "messages": [{"role": "user", "content": "wait [[mock latency=2300]]"}]})
+    check(r.status == 200 and raw.startswith(": keep-alive\n\n"), "stream began %r" % raw[:40])
+    check(raw.count(": keep-alive") >= 2 and raw.rstrip().endswith("data: [DONE]"), "stream %r" % raw[:200])

@@ -20,8 +20,6 @@
 #include "worker/providers/messages_in.h"
 #include "worker/worker.h"
 
-#define KEEPALIVE_S 10
-
 typedef struct {
     orc_req_t *rq;
     orc_job_t *job;
@@ -162,7 +160,7 @@ static int start_job(msg_t *m, const orc_model_route_t *route)
     if (m->job == NULL)
         return ORC_ERR;
     if (m->stream) {
-        struct timeval every = {KEEPALIVE_S, 0};
+        struct timeval every = {m->rq->worker->cfg->llm_stream_keepalive, 0};
         m->keepalive = event_new(m->rq->worker->base, -1, EV_PERSIST, on_keepalive, m);
         if (m->keepalive)
             event_add(m->keepalive, &every);

@@ -22,8 +22,6 @@
 #include "worker/orchestrator.h"
 #include "worker/worker.h"
 
-#define HEARTBEAT_S 10
-
 typedef struct {
     orc_job_t *job;
     orc_provider_rt_t *provider;
@@ -214,7 +212,7 @@ static void stream_begin(orch_t *o)
     json_object_object_add(start, "providers", names);
     sse_send(o, "start", start);
     json_object_put(start);
-    struct timeval every = {HEARTBEAT_S, 0};
+    struct timeval every = {o->rq->worker->cfg->llm_stream_keepalive, 0};
     o->heartbeat = event_new(o->rq->worker->base, -1, EV_PERSIST, on_heartbeat, o);
     if (o->heartbeat != NULL)
         event_add(o->heartbeat, &every);

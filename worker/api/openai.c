@@ -23,8 +23,6 @@
 #include "worker/orchestrator.h"
 #include "worker/worker.h"
 
-#define KEEPALIVE_S 10
-
 typedef struct {
     orc_req_t *rq;
     orc_job_t *job;
@@ -233,7 +231,7 @@ static int start_job(chat_t *c, const orc_model_route_t *route)
     if (c->job == NULL)
         return ORC_ERR;
     if (c->stream) {
-        struct timeval every = {KEEPALIVE_S, 0};
+        struct timeval every = {c->rq->worker->cfg->llm_stream_keepalive, 0};
         c->keepalive = event_new(c->rq->worker->base, -1, EV_PERSIST, on_keepalive, c);
         if (c->keepalive)
             event_add(c->keepalive, &every);
