@@ -25,7 +25,7 @@
 #   -o, --out FILE         also write the report to FILE       (OUT)
 #   -h, --help             print this help
 #
-# Other environment: ORCHESITY_BIN (default: <repo>/orchesity), NGINX_BIN
+# Other environment: ORCHESITY_BIN (default: <repo>/orchesity, else <repo>/build/orchesity), NGINX_BIN
 # (default: nginx from PATH or /usr/sbin/nginx), START_TIMEOUT (seconds to
 # wait for a server to answer, 10).
 #
@@ -38,6 +38,8 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$SCRIPT_DIR/lib.sh"
 
 WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-5}
@@ -48,7 +50,7 @@ ORC_PORT=${ORC_PORT:-18081}
 NGINX_PORT=${NGINX_PORT:-18082}
 OUT=${OUT:-}
 START_TIMEOUT=${START_TIMEOUT:-10}
-ORCHESITY_BIN=${ORCHESITY_BIN:-$REPO_ROOT/orchesity}
+ORCHESITY_BIN=${ORCHESITY_BIN:-$(first_bin orchesity)}
 NGINX_BIN=${NGINX_BIN:-}
 
 HEALTH_PATH=/api/health/live
@@ -57,8 +59,6 @@ HEALTH_PATH=/api/health/live
 
 # log, die, usage, alive, children, rss_kb, rss_line, port_open, wait_ready,
 # run_wrk, parse_wrk, ... (shared with the other benchmarks)
-# shellcheck source=lib.sh source-path=SCRIPTDIR
-. "$SCRIPT_DIR/lib.sh"
 
 # ---------------------------------------------------------------- options
 

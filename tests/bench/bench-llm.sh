@@ -59,19 +59,9 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$SCRIPT_DIR/lib.sh"
 
-# first_bin REL: <repo>/REL if executable, else <repo>/build/REL if
-# executable, else <repo>/REL (for the error message).
-first_bin() {
-    local c
-    for c in "$REPO_ROOT/$1" "$REPO_ROOT/build/$1"; do
-        if [[ -x $c ]]; then
-            printf '%s\n' "$c"
-            return
-        fi
-    done
-    printf '%s\n' "$REPO_ROOT/$1"
-}
 
 WORKERS=${WORKERS:-2}
 DURATION=${DURATION:-5}
@@ -116,8 +106,6 @@ MODES=(plain stream)
 
 # log, die, usage, alive, children, rss_kb, rss_line, port_open, wait_ready,
 # run_wrk, parse_wrk, ... (shared with the other benchmarks)
-# shellcheck source=lib.sh source-path=SCRIPTDIR
-. "$SCRIPT_DIR/lib.sh"
 
 # ---------------------------------------------------------------- options
 

@@ -279,3 +279,16 @@ parse_wrk() {
             printf "%s %s %s %d %d %d %d %d %d\n", rps, p50, p99, c, r, w, t, bad, reqs
         }' "$1"
 }
+
+# first_bin REL: <repo>/REL if executable, else <repo>/build/REL if
+# executable, else <repo>/REL (for the error message).
+first_bin() {
+    local c
+    for c in "$REPO_ROOT/$1" "$REPO_ROOT/build/$1"; do
+        if [[ -x $c ]]; then
+            printf '%s\n' "$c"
+            return
+        fi
+    done
+    printf '%s\n' "$REPO_ROOT/$1"
+}
