@@ -26,6 +26,7 @@
 typedef enum {
     CFG_INT,
     CFG_BOOL,
+    CFG_DOUBLE, /* range in thousandths: min 0, max 1000 means 0.0..1.0 */
     CFG_STRING,
     CFG_SECRET, /* a string whose value is never shown; FOO_FILE reads it from a file */
     CFG_LEVEL,
@@ -80,12 +81,27 @@ static const cfg_item_t schema[] = {
     {"cache.enabled", CFG_BOOL, F(enable_caching), 0, 0, "ENABLE_CACHING", NULL},
     {"dwa.routing_strategy", CFG_ENUM, F(routing_strategy), 0, 0, "DWA_ROUTING_STRATEGY", STRATEGIES},
     {"dwa.selection_policy", CFG_ENUM, F(selection_policy), 0, 0, "DWA_SELECTION_POLICY", POLICIES},
+    {"dwa.window_seconds", CFG_INT, F(dwa_window_s), 5, 3600, NULL, NULL},
+    {"dwa.half_life_seconds", CFG_INT, F(dwa_half_life_s), 1, 3600, NULL, NULL},
+    {"dwa.exploration", CFG_DOUBLE, F(dwa_exploration), 0, 500, NULL, NULL},
+    {"dwa.weight_accuracy", CFG_DOUBLE, F(dwa_w_accuracy), 0, 100000, NULL, NULL},
+    {"dwa.weight_latency", CFG_DOUBLE, F(dwa_w_latency), 0, 100000, NULL, NULL},
+    {"dwa.weight_cost", CFG_DOUBLE, F(dwa_w_cost), 0, 100000, NULL, NULL},
+    {"dwa.weight_availability", CFG_DOUBLE, F(dwa_w_availability), 0, 100000, NULL, NULL},
+    {"dwa.weight_load", CFG_DOUBLE, F(dwa_w_load), 0, 100000, NULL, NULL},
+    {"dwa.failure_threshold", CFG_INT, F(dwa_failure_threshold), 1, 1000, NULL, NULL},
+    {"dwa.failure_rate", CFG_DOUBLE, F(dwa_failure_rate), 1, 1000, NULL, NULL},
+    {"dwa.min_calls", CFG_INT, F(dwa_min_calls), 1, 100000, NULL, NULL},
+    {"dwa.cooldown_ms", CFG_INT, F(dwa_cooldown_ms), 10, 3600000, NULL, NULL},
+    {"dwa.cooldown_max_ms", CFG_INT, F(dwa_cooldown_max_ms), 10, 86400000, NULL, NULL},
+    {"dwa.probe_timeout_ms", CFG_INT, F(dwa_probe_timeout_ms), 100, 3600000, NULL, NULL},
     {"llm.max_concurrent_requests", CFG_INT, F(max_concurrent_requests), 1, 100000, "MAX_CONCURRENT_REQUESTS",
      NULL},
     {"llm.request_timeout", CFG_INT, F(request_timeout), 1, 3600, "REQUEST_TIMEOUT", NULL},
     {"llm.max_retries", CFG_INT, F(llm_max_retries), 0, 10, "LLM_MAX_RETRIES", NULL},
     {"llm.retry_base_ms", CFG_INT, F(llm_retry_base_ms), 1, 60000, NULL, NULL},
     {"llm.stream_keepalive", CFG_INT, F(llm_stream_keepalive), 1, 300, NULL, NULL},
+    {"llm.retry_fallback_budget_ms", CFG_INT, F(llm_retry_fallback_budget_ms), 0, 600000, NULL, NULL},
     {"llm.retry_max_ms", CFG_INT, F(llm_retry_max_ms), 1, 600000, NULL, NULL},
     {"monitoring.health_check_interval", CFG_INT, F(health_check_interval), 1, 3600, "HEALTH_CHECK_INTERVAL",
      NULL},
@@ -106,6 +122,19 @@ static char **field_str(orc_config_t *cfg, const cfg_item_t *it)
 static int *field_int(orc_config_t *cfg, const cfg_item_t *it)
 {
     return (int *)((char *)cfg + it->offset);
+}
+
+static double *field_double(orc_config_t *cfg, const cfg_item_t *it)
+{
+    return (double *)((char *)cfg + it->offset);
+}
+
+static int set_double(orc_config_t *cfg, const cfg_item_t *it, double v)
+{
+    if (!(v >= (double)it->min / 1000.0 && v <= (double)it->max / 1000.0))
+        return ORC_ERR;
+    *field_double(cfg, it) = v;
+    return ORC_OK;
 }
 
 static bool *field_bool(orc_config_t *cfg, const cfg_item_t *it)
@@ -158,6 +187,21 @@ static void set_defaults(orc_config_t *cfg)
     cfg->llm_retry_base_ms = 500;
     cfg->llm_retry_max_ms = 8000;
     cfg->llm_stream_keepalive = 10;
+    cfg->llm_retry_fallback_budget_ms = 100;
+    cfg->dwa_window_s = 60;
+    cfg->dwa_half_life_s = 30;
+    cfg->dwa_exploration = 0.05;
+    cfg->dwa_w_accuracy = 0.3;
+    cfg->dwa_w_latency = 0.2;
+    cfg->dwa_w_cost = 0.3;
+    cfg->dwa_w_availability = 0.15;
+    cfg->dwa_w_load = 0.05;
+    cfg->dwa_failure_threshold = 5;
+    cfg->dwa_failure_rate = 0.5;
+    cfg->dwa_min_calls = 20;
+    cfg->dwa_cooldown_ms = 5000;
+    cfg->dwa_cooldown_max_ms = 60000;
+    cfg->dwa_probe_timeout_ms = 30000;
     orc_providers_config_defaults(&cfg->providers);
     cfg->health_check_interval = 30;
     cfg->metrics_collection_interval = 60;
@@ -339,6 +383,16 @@ static int read_item(orc_config_t *cfg, const cfg_item_t *it, const config_setti
         *field_int(cfg, it) = (int)v;
         return ORC_OK;
     }
+    case CFG_DOUBLE: {
+        if (type != CONFIG_TYPE_FLOAT && type != CONFIG_TYPE_INT)
+            return orc_config_error(err, errlen, s, "%s must be a number", it->path);
+        double v =
+            type == CONFIG_TYPE_FLOAT ? config_setting_get_float(s) : (double)config_setting_get_int(s);
+        if (set_double(cfg, it, v) != ORC_OK)
+            return orc_config_error(err, errlen, s, "%s must be %g..%g", it->path, (double)it->min / 1000.0,
+                                    (double)it->max / 1000.0);
+        return ORC_OK;
+    }
     case CFG_BOOL:
         if (type != CONFIG_TYPE_BOOL)
             return orc_config_error(err, errlen, s, "%s must be true or false", it->path);
@@ -430,6 +484,13 @@ static int env_item(orc_config_t *cfg, const cfg_item_t *it, const char *v, char
         if (it->type == CFG_WORKERS)
             cfg->workers_auto = false;
         return ORC_OK;
+    case CFG_DOUBLE: {
+        char *end = NULL;
+        double d = strtod(v, &end);
+        if (end == v || *end != '\0' || set_double(cfg, it, d) != ORC_OK)
+            break;
+        return ORC_OK;
+    }
     case CFG_BOOL:
         if (orc_parse_bool(v, &b) != ORC_OK)
             break;
@@ -524,6 +585,17 @@ static int finish(orc_config_t *cfg, char *err, size_t errlen)
     cfg->shm_slots_setting = cfg->shm_slots;
     if (cfg->shm_slots == 0)
         cfg->shm_slots = ORC_MAX(16, 4 * cfg->workers);
+    if (cfg->dwa_cooldown_max_ms < cfg->dwa_cooldown_ms) {
+        snprintf(err, errlen, "dwa.cooldown_max_ms (%d) must not be below dwa.cooldown_ms (%d)",
+                 cfg->dwa_cooldown_max_ms, cfg->dwa_cooldown_ms);
+        return ORC_ERR;
+    }
+    if (cfg->dwa_w_accuracy + cfg->dwa_w_latency + cfg->dwa_w_cost + cfg->dwa_w_availability +
+            cfg->dwa_w_load <=
+        0) {
+        snprintf(err, errlen, "the dwa.weight_* settings must not all be 0");
+        return ORC_ERR;
+    }
     if (cfg->llm_retry_max_ms < cfg->llm_retry_base_ms) {
         snprintf(err, errlen, "llm.retry_max_ms (%d) must not be below llm.retry_base_ms (%d)",
                  cfg->llm_retry_max_ms, cfg->llm_retry_base_ms);

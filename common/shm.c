@@ -87,6 +87,8 @@ void orc_shm_slot_retire(orc_shm_t *shm, int slot)
     atomic_fetch_add_explicit(&shm->fold_seq, 1, memory_order_acq_rel);
     atomic_store(&s->pid, 0);
     atomic_store(&s->inflight, 0);
+    for (int p = 0; p < ORC_SHM_PROVIDERS; p++) /* its calls died with it */
+        atomic_store(&s->provider_inflight[p], 0);
     atomic_store(&s->state, ORC_SLOT_FREE);
 }
 

@@ -16,8 +16,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/breaker.h"
+
 #define ORC_SHM_MAGIC 0x3130484d5343524fULL /* "ORCSHM01" */
-#define ORC_SHM_LAYOUT 1
+#define ORC_SHM_LAYOUT 2
 #define ORC_ROUTES_MAX 48
 #define ORC_STATUS_MAX 24
 #define ORC_SHM_PROVIDERS 32 /* distinct provider names over the master's life */
@@ -59,9 +61,41 @@ typedef struct {
     _Atomic uint64_t tokens_in;
     _Atomic uint64_t tokens_out;
     _Atomic uint64_t cost_nano_usd;
-    _Atomic uint64_t retries;   /* attempts that were retries on the same provider */
-    _Atomic uint64_t fallbacks; /* requests that moved on to the next provider */
+    _Atomic uint64_t retries;        /* attempts that were retries on the same provider */
+    _Atomic uint64_t fallbacks;      /* requests that moved on to the next provider */
+    _Atomic uint64_t feedback_milli; /* sum of quality feedback scores x 1000 */
+    _Atomic uint64_t feedback_count;
 } orc_provider_counters_t;
+
+/* DWA statistics of one worker slot for one provider.  Written only by the
+ * slot's worker; kept when the worker dies, so its replacement in the slot
+ * carries on and the fleet's sliding window never loses a dead worker's
+ * calls.  Readers tolerate a bucket being recycled under them. */
+#define ORC_DWA_BUCKETS 12 /* the window is 12 buckets of window/12 each */
+#define ORC_DWA_HIST 20    /* latency histogram bins, for p95 */
+#define ORC_DWA_RING 256   /* request id -> provider, for feedback */
+
+typedef struct {
+    _Atomic uint64_t epoch; /* bucket number since the epoch (ms / bucket width); 0: empty */
+    _Atomic uint32_t calls;
+    _Atomic uint32_t successes;
+    _Atomic uint32_t failures;
+    _Atomic uint32_t hist[ORC_DWA_HIST];
+} orc_dwa_bucket_t;
+
+typedef struct {
+    orc_dwa_bucket_t buckets[ORC_DWA_BUCKETS];
+    /* time-decayed sums (doubles stored as bits), decayed to updated_ms */
+    _Atomic uint64_t latency_sum, ttft_sum, success_sum, weight_sum;
+    _Atomic uint64_t updated_ms;
+    _Atomic uint64_t last_error_ms; /* wall clock */
+    char last_error[96];
+} orc_dwa_slot_t;
+
+typedef struct {
+    char request_id[56];
+    _Atomic int32_t provider; /* shm index, -1 empty */
+} orc_dwa_ring_entry_t;
 
 /* Monotonic counters: only ever added to.  Summed across slots by readers. */
 typedef struct {
@@ -90,6 +124,9 @@ typedef struct {
     _Atomic uint64_t served; /* requests completed, any route */
     _Atomic int64_t provider_inflight[ORC_SHM_PROVIDERS];
     _Atomic uint64_t provider_last_success_ms[ORC_SHM_PROVIDERS]; /* wall clock; readers take the max */
+    orc_dwa_slot_t dwa[ORC_SHM_PROVIDERS];
+    orc_dwa_ring_entry_t ring[ORC_DWA_RING];
+    _Atomic uint32_t ring_next;
     orc_counters_t counters;
 } __attribute__((aligned(64))) orc_slot_t;
 
@@ -109,6 +146,8 @@ typedef struct {
     _Atomic uint32_t fold_seq;        /* odd while the master folds a slot */
     _Atomic uint32_t nprovider_names; /* entries below are written once, before this grows */
     char provider_names[ORC_SHM_PROVIDERS][ORC_SHM_PROVIDER_NAME];
+    orc_breaker_t breakers[ORC_SHM_PROVIDERS];        /* fleet-wide, CAS only */
+    _Atomic uint64_t dwa_reset_ms[ORC_SHM_PROVIDERS]; /* statistics older than this are ignored */
     orc_counters_t retired;
     orc_slot_t slots[] __attribute__((aligned(64)));
 } orc_shm_t;

@@ -10,6 +10,7 @@
 #include "common/orc.h"
 #include "common/shm.h"
 #include "common/util.h"
+#include "worker/dwa_select.h"
 #include "worker/llm.h"
 #include "worker/worker.h"
 
@@ -50,6 +51,9 @@ orc_llm_t *orc_llm_new(orc_worker_t *w)
     for (int i = 0; i < w->cfg->providers.n; i++, llm->n++)
         if (provider_init(llm, i) != ORC_OK)
             goto fail;
+    llm->dwa = orc_dwa_new(llm);
+    if (llm->dwa == NULL)
+        goto fail;
     return llm;
 fail:
     orc_llm_free(llm);
@@ -60,6 +64,7 @@ void orc_llm_free(orc_llm_t *llm)
 {
     if (llm == NULL)
         return;
+    orc_dwa_free(llm->dwa);
     orc_upstream_free(llm->upstream);
     free(llm);
 }

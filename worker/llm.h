@@ -21,9 +21,12 @@ typedef struct {
     int inflight;  /* calls of this worker now */
 } orc_provider_rt_t;
 
+struct orc_dwa_s;
+
 typedef struct orc_llm_s {
     orc_worker_t *worker;
     orc_upstream_t *upstream;
+    struct orc_dwa_s *dwa;
     orc_provider_rt_t providers[ORC_PROVIDERS_MAX];
     int n;
 } orc_llm_t;

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/orc.h"
 #include "common/util.h"
+#include "worker/dwa_select.h"
 #include "worker/orchestrator.h"
 #include "worker/providers/sse.h"
 #include "worker/worker.h"
@@ -36,6 +37,7 @@ struct orc_job_s {
     bool resent_on_fresh_connection;
     orc_call_t *call;
     orc_provider_rt_t *holding; /* provider whose in-flight count this job holds */
+    int probing;                /* provider index whose half-open probe this job holds, -1 none */
     struct event *timer;        /* first attempt, retries, deferred free */
     bool cancelled;
     bool finished;
@@ -78,8 +80,20 @@ static void reset_attempt(orc_job_t *job)
     job->status = 0;
 }
 
+/* Reports the current attempt's outcome to the DWA (statistics, breaker). */
+static void report(orc_job_t *job, orc_fail_class_t cls, int64_t retry_after_ms, uint64_t latency_us,
+                   uint64_t ttfb_us, const char *error)
+{
+    int idx = job->spec.targets[job->target].provider->index;
+    orc_dwa_outcome(job->llm->dwa, idx, job->probing == idx, cls, retry_after_ms, latency_us, ttfb_us, error);
+    if (job->probing == idx)
+        job->probing = -1;
+}
+
 static void job_free(orc_job_t *job)
 {
+    if (job->probing >= 0) /* cancelled while probing: let another caller probe */
+        orc_dwa_probe_abandoned(job->llm->dwa, job->probing);
     if (job->call != NULL)
         orc_call_cancel(job->call);
     release_inflight(job);
@@ -220,17 +234,22 @@ static void next_target(orc_job_t *job)
 static void handle_failure(orc_job_t *job, const orc_failure_t *f, bool no_retry)
 {
     orc_target_t *t = &job->spec.targets[job->target];
+    const orc_config_t *cfg = job->llm->worker->cfg;
     job->res.failure = *f;
     record_attempt(job, t->provider, t->model, f->status, f->cls, f->message);
     orc_llm_count_attempt(job->llm, t->provider, f->cls, 0, 0, NULL, 0, job->retrying);
+    report(job, f->cls, f->retry_after_ms, 0, 0, f->message);
     reset_attempt(job);
     uint64_t now = orc_now_ms();
     uint64_t left = job->spec.deadline_ms > now ? job->spec.deadline_ms - now : 0;
-    if (orc_fail_retryable(f->cls) && !no_retry && job->tries <= job->llm->worker->cfg->llm_max_retries) {
+    bool alternative = job->target + 1 < job->spec.ntargets;
+    if (orc_fail_retryable(f->cls) && !no_retry && job->tries <= cfg->llm_max_retries) {
         uint64_t delay = backoff_ms(job);
-        if (f->retry_after_ms >= 0)
-            delay = ORC_MAX(delay, (uint64_t)f->retry_after_ms);
-        if (delay < left) {
+        if (f->retry_after_ms >= 0) /* a little after, so the fleet-wide not-before has passed too */
+            delay = ORC_MAX(delay, (uint64_t)f->retry_after_ms + 10);
+        /* another provider could answer now: do not make the client wait for this one */
+        bool too_long = alternative && delay > (uint64_t)cfg->llm_retry_fallback_budget_ms;
+        if (delay < left && !too_long) {
             job->retrying = true;
             schedule(job, delay);
             return;
@@ -266,6 +285,9 @@ static void succeed(orc_job_t *job, const orc_usage_t *usage, const char *finish
     record_attempt(job, t->provider, t->model, job->status, ORC_FAIL_NONE, NULL);
     orc_llm_count_attempt(job->llm, t->provider, ORC_FAIL_NONE, latency, r->ttft_us, usage, r->cost_usd,
                           job->retrying);
+    report(job, ORC_FAIL_NONE, -1, latency, r->ttft_us, NULL);
+    if (job->spec.request_id != NULL)
+        orc_dwa_ring_put(job->llm->worker->slot, job->spec.request_id, t->provider->shm_index);
     job_finish(job, true);
 }
 
@@ -334,6 +356,7 @@ static void finish_stream(orc_job_t *job)
         job->res.failure = job->st.failure;
         record_attempt(job, t->provider, t->model, job->status, job->st.failure.cls, job->st.failure.message);
         orc_llm_count_attempt(job->llm, t->provider, job->st.failure.cls, 0, 0, NULL, 0, job->retrying);
+        report(job, job->st.failure.cls, -1, 0, 0, job->st.failure.message);
         job_finish(job, false);
         return;
     }
@@ -483,6 +506,25 @@ static int start_call(orc_job_t *job, orc_target_t *t)
     return ORC_OK;
 }
 
+static bool breaker_admits(orc_job_t *job, orc_target_t *t)
+{
+    char why[128], msg[200];
+    int idx = t->provider->index;
+    if (job->probing == idx)
+        return true; /* this job already holds the probe: a resend or retry keeps it */
+    int64_t wait_ms = -1;
+    bool limited = false;
+    orc_admit_t a = orc_dwa_admit(job->llm->dwa, idx, why, sizeof(why), &wait_ms, &limited);
+    if (a == ORC_ADMIT_PROBE)
+        job->probing = idx;
+    if (a != ORC_ADMIT_NO)
+        return true;
+    snprintf(msg, sizeof(msg), "provider %s is unavailable: %s", t->provider->cfg->name, why);
+    local_failure(job, limited ? ORC_FAIL_RATE_LIMITED : ORC_FAIL_OVERLOADED, limited ? 429 : 0, "%s", msg);
+    job->res.failure.retry_after_ms = wait_ms;
+    return false;
+}
+
 static bool target_usable(orc_job_t *job, orc_target_t *t)
 {
     const orc_provider_config_t *c = t->provider->cfg;
@@ -497,7 +539,7 @@ static bool target_usable(orc_job_t *job, orc_target_t *t)
         local_failure(job, ORC_FAIL_OVERLOADED, 0, "provider %s is at its max_inflight limit", c->name);
         return false;
     }
-    return true;
+    return breaker_admits(job, t);
 }
 
 static void try_target(orc_job_t *job)
@@ -540,6 +582,7 @@ orc_job_t *orc_job_start(orc_llm_t *llm, const orc_job_spec_t *spec, const orc_j
     job->cbs = *cbs;
     job->arg = arg;
     job->job_start_us = orc_now_us();
+    job->probing = -1;
     if (job->spec.deadline_ms == 0)
         job->spec.deadline_ms = orc_now_ms() + (uint64_t)llm->worker->cfg->request_timeout * 1000u;
     json_object_get(job->spec.request);

@@ -32,8 +32,9 @@ typedef struct {
     orc_target_t targets[ORC_PROVIDERS_MAX];
     int ntargets;
     bool stream;
-    bool include_usage;   /* stream: pass the usage chunk on */
-    uint64_t deadline_ms; /* CLOCK_MONOTONIC; 0: llm.request_timeout from now */
+    bool include_usage;     /* stream: pass the usage chunk on */
+    uint64_t deadline_ms;   /* CLOCK_MONOTONIC; 0: llm.request_timeout from now */
+    const char *request_id; /* for quality feedback; must outlive the job */
 } orc_job_spec_t;
 
 typedef struct {

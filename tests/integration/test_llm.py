@@ -139,7 +139,7 @@ def test_rate_limit_honours_retry_after_then_succeeds():
 
 
 def test_server_errors_retried_then_fallback():
-    gw, mock = start()
+    gw, mock = start(config={"dwa": {"routing_strategy": "priority"}})  # configuration order
     _, doc = orchestrate(gw, {"prompt": "hi [[mock provider=openai,status=500]]"})
     res = doc["results"][0]
     check(doc["status"] == "completed" and res["provider"] == "anthropic", "served by %r" % res)

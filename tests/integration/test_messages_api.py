@@ -61,9 +61,9 @@ def test_message_errors_in_anthropic_format():
           "max_tokens" in r.json()["error"]["message"], "missing max_tokens: %d %r" % (r.status, r.body))
     r = post(gw, {"model": "nope-model", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
     check(r.status == 404 and r.json()["error"]["type"] == "not_found_error", "unknown model %d %r" % (r.status, r.body))
-    for directive, status, etype in (("[[mock status=429,retry_after=2]]", 429, "rate_limit_error"),
-                                     ("[[mock status=529]]", 529, "overloaded_error"),
-                                     ("[[mock status=500]]", 502, "api_error")):
+    for directive, status, etype in (("[[mock status=529]]", 529, "overloaded_error"),
+                                     ("[[mock status=500]]", 502, "api_error"),
+                                     ("[[mock status=429,retry_after=2]]", 429, "rate_limit_error")):
         r = post(gw, {"model": "anthropic/claude-haiku-4-5", "max_tokens": 5,
                       "messages": [{"role": "user", "content": "x " + directive}]})
         check(r.status == status and r.json()["error"]["type"] == etype, "%s -> %d %r" % (directive, r.status, r.body))

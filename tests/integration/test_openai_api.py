@@ -17,7 +17,8 @@ def chat(gw, body, timeout=20):
 
 
 def test_model_routing_and_served_by_headers():
-    gw, mock = start(config={"model_aliases": [{"alias": "fast", "model": "gemini/gemini-2.5-flash-lite"}]})
+    gw, mock = start(config={"model_aliases": [{"alias": "fast", "model": "gemini/gemini-2.5-flash-lite"}],
+                             "dwa": {"routing_strategy": "priority"}})  # "auto": configuration order
     cases = [("openai/gpt-4o-mini", "openai", "gpt-4o-mini", "openai"),
              ("anthropic/claude-haiku-4-5", "anthropic", "claude-haiku-4-5", "anthropic"),
              ("gemini/gemini-2.5-flash", "gemini", "gemini-2.5-flash", "gemini"),
@@ -69,10 +70,11 @@ def test_request_errors_in_openai_format():
 
 def test_upstream_failures_map_to_statuses():
     gw, mock = start(config={"llm": {"max_retries": 0, "retry_base_ms": 50, "retry_max_ms": 100}})
-    cases = [("[[mock status=429,retry_after=3]]", 429, "rate_limit_error"),
-             ("[[mock status=529]]", 503, "server_error"),
+    # the 429 comes last: its Retry-After then holds the provider for the whole gateway
+    cases = [("[[mock status=529]]", 503, "server_error"),
              ("[[mock status=500]]", 502, "server_error"),
-             ("[[mock status=400]]", 400, "invalid_request_error")]
+             ("[[mock status=400]]", 400, "invalid_request_error"),
+             ("[[mock status=429,retry_after=3]]", 429, "rate_limit_error")]
     for directive, status, etype in cases:
         r, doc = chat(gw, {"model": "anthropic/claude-haiku-4-5",
                            "messages": [{"role": "user", "content": "x " + directive}]})

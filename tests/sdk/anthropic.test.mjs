@@ -194,6 +194,8 @@ async function providerChecks(provider, model) {
     eq(err.headers.get('retry-after'), '1', 'retry-after header');
     checkRoutingHeaders(err, provider, model);
   });
+  // the provider's Retry-After (1 s) holds for every worker of the gateway: let it pass
+  await new Promise((resolve) => setTimeout(resolve, 1100));
 
   await check('stream raw cut mid-way -> error, no message_stop', async () => {
     const stream = await client.messages.create({

@@ -15,6 +15,7 @@
 #include "common/json.h"
 #include "common/orc.h"
 #include "worker/api/api.h"
+#include "worker/dwa_select.h"
 #include "worker/model_route.h"
 #include "worker/orchestrator.h"
 #include "worker/providers/messages_in.h"
@@ -149,7 +150,12 @@ static int start_job(msg_t *m, const orc_model_route_t *route)
 {
     static const orc_job_cbs_t cbs = {on_chunk, on_done};
     orc_llm_t *llm = m->rq->worker->llm;
-    orc_job_spec_t spec = {.request = m->canonical, .stream = m->stream, .include_usage = true};
+    orc_job_spec_t spec = {
+        .request = m->canonical, .stream = m->stream, .include_usage = true, .request_id = m->rq->id};
+    orc_model_route_t ranked = *route;
+    if (ranked.automatic) /* "auto": the DWA orders the providers */
+        orc_dwa_rank(llm->dwa, ranked.providers, ranked.models, ranked.n);
+    route = &ranked;
     for (int i = 0; i < route->n; i++) {
         spec.targets[i].provider = &llm->providers[route->providers[i]];
         snprintf(spec.targets[i].model, ORC_MODEL_ID_MAX, "%s", route->models[i]);

@@ -15,31 +15,13 @@
 #include "common/orc.h"
 #include "common/util.h"
 #include "worker/api/api.h"
+#include "worker/dwa_select.h"
+#include "worker/llm.h"
 #include "worker/probe.h"
 #include "worker/sysinfo.h"
 #include "worker/worker.h"
 
 typedef json_object *(*service_fn)(orc_worker_t *w);
-
-static const char *provider_names[] = {"openai", "anthropic", "gemini", "grok"};
-static const char *provider_env[] = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GROK_API_KEY"};
-
-static bool provider_configured(size_t i)
-{
-    char file_var[64];
-    const char *v = getenv(provider_env[i]);
-    snprintf(file_var, sizeof(file_var), "%s_FILE", provider_env[i]);
-    const char *f = getenv(file_var);
-    return (v && *v) || (f && *f);
-}
-
-static int configured_providers(void)
-{
-    int n = 0;
-    for (size_t i = 0; i < ORC_ARRAY_LEN(provider_names); i++)
-        n += provider_configured(i);
-    return n;
-}
 
 static json_object *status_only(const char *status)
 {
@@ -98,28 +80,38 @@ static json_object *svc_cache(orc_worker_t *w)
 
 static json_object *svc_dwa(orc_worker_t *w)
 {
-    int active = configured_providers();
+    orc_llm_t *llm = w->llm;
+    int active = 0;
+    for (int i = 0; i < llm->n; i++)
+        active += llm->dwa->view[i].input.available;
     json_object *o = status_only(active > 0 ? "healthy" : "degraded");
     orc_json_add_int(o, "active_providers", active);
-    orc_json_add_int(o, "total_providers", (int64_t)ORC_ARRAY_LEN(provider_names));
-    orc_json_add_str(o, "selection_policy", w->cfg->selection_policy);
-    orc_json_add_str(o, "routing_strategy", w->cfg->routing_strategy);
+    orc_json_add_int(o, "total_providers", llm->n);
+    orc_json_add_int(o, "configured_providers", orc_llm_configured_count(llm));
+    orc_json_add_str(o, "selection_policy", orc_dwa_policy_name(llm->dwa->policy));
+    orc_json_add_str(o, "routing_strategy", orc_dwa_strategy_name(llm->dwa->strategy));
     if (active == 0)
-        orc_json_add_str(o, "detail", "no LLM provider key is configured");
+        orc_json_add_str(o, "detail",
+                         orc_llm_configured_count(llm) ? "every configured provider is unavailable"
+                                                       : "no LLM provider key is configured");
     return o;
 }
 
 static json_object *svc_llm_providers(orc_worker_t *w)
 {
-    (void)w;
     json_object *list = json_object_new_array();
-    for (size_t i = 0; i < ORC_ARRAY_LEN(provider_names); i++) {
-        json_object *p = json_object_new_object();
-        bool on = provider_configured(i);
-        orc_json_add_str(p, "provider", provider_names[i]);
-        orc_json_add_bool(p, "configured", on);
-        orc_json_add_str(p, "status", on ? "configured" : "not_configured");
-        json_object_array_add(list, p);
+    for (int i = 0; i < w->llm->n; i++) {
+        const orc_provider_rt_t *p = &w->llm->providers[i];
+        const orc_dwa_view_t *v = &w->llm->dwa->view[i];
+        json_object *o = json_object_new_object();
+        orc_json_add_str(o, "provider", p->cfg->name);
+        orc_json_add_bool(o, "configured", p->cfg->configured);
+        orc_json_add_str(o, "status",
+                         !p->cfg->configured  ? "not_configured"
+                         : v->input.available ? "available"
+                                              : "unavailable");
+        orc_json_add_str(o, "breaker", orc_breaker_state_name(v->breaker));
+        json_object_array_add(list, o);
     }
     return list;
 }

@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "worker/api/api.h"
 #include "worker/api/llm_request.h"
+#include "worker/dwa_select.h"
 #include "worker/orchestrator.h"
 #include "worker/worker.h"
 
@@ -331,7 +332,10 @@ static int start_jobs(orch_t *o, orc_llm_t *llm)
     int njobs = o->spec.explicit_providers ? o->spec.nproviders : 1;
     for (int j = 0; j < njobs; j++) {
         entry_t *e = &o->entries[j];
-        orc_job_spec_t spec = {.request = o->spec.request, .stream = o->spec.stream, .include_usage = true};
+        orc_job_spec_t spec = {.request = o->spec.request,
+                               .stream = o->spec.stream,
+                               .include_usage = true,
+                               .request_id = o->rq->id};
         int first = o->spec.explicit_providers ? j : 0,
             last = o->spec.explicit_providers ? j : o->nentries - 1;
         for (int k = first; k <= last; k++) {
@@ -361,11 +365,19 @@ static orch_t *orch_new(orc_req_t *rq)
 static void run(orch_t *o)
 {
     orc_llm_t *llm = o->rq->worker->llm;
-    if (!o->spec
-             .explicit_providers) /* every configured provider, in order: first answers, others fall back */
-        for (int i = 0; i < llm->n && o->nentries < ORC_PROVIDERS_MAX; i++)
-            if (llm->providers[i].cfg->configured)
-                add_entry(o, llm, i);
+    if (!o->spec.explicit_providers) { /* every configured provider, in DWA order: first answers, others fall
+                                          back */
+        int order[ORC_PROVIDERS_MAX], n = 0;
+        char models[ORC_PROVIDERS_MAX][128];
+        for (int i = 0; i < llm->n && n < ORC_PROVIDERS_MAX; i++)
+            if (llm->providers[i].cfg->configured) {
+                snprintf(models[n], sizeof(models[n]), "%s", llm->providers[i].cfg->default_model);
+                order[n++] = i;
+            }
+        orc_dwa_rank(llm->dwa, order, models, n);
+        for (int i = 0; i < n; i++)
+            add_entry(o, llm, order[i]);
+    }
     for (int i = 0; o->spec.explicit_providers && i < o->spec.nproviders; i++)
         add_entry(o, llm, o->spec.providers[i]);
     if (o->nentries == 0) {

@@ -19,6 +19,7 @@
 #include "common/orc.h"
 #include "common/util.h"
 #include "worker/api/api.h"
+#include "worker/dwa_select.h"
 #include "worker/model_route.h"
 #include "worker/orchestrator.h"
 #include "worker/worker.h"
@@ -221,7 +222,14 @@ static int start_job(chat_t *c, const orc_model_route_t *route)
     orc_llm_t *llm = c->rq->worker->llm;
     json_object *stream;
     c->stream = json_object_object_get_ex(c->body, "stream", &stream) && json_object_get_boolean(stream);
-    orc_job_spec_t spec = {.request = c->body, .stream = c->stream, .include_usage = include_usage(c->body)};
+    orc_job_spec_t spec = {.request = c->body,
+                           .stream = c->stream,
+                           .include_usage = include_usage(c->body),
+                           .request_id = c->rq->id};
+    orc_model_route_t ranked = *route;
+    if (ranked.automatic) /* "auto": the DWA orders the providers */
+        orc_dwa_rank(llm->dwa, ranked.providers, ranked.models, ranked.n);
+    route = &ranked;
     for (int i = 0; i < route->n; i++) {
         spec.targets[i].provider = &llm->providers[route->providers[i]];
         snprintf(spec.targets[i].model, ORC_MODEL_ID_MAX, "%s", route->models[i]);
