@@ -389,7 +389,7 @@ def test_max_inflight_moves_on_to_the_next_provider():
     providers = one_provider(max_inflight=1) + [
         {"name": "anthropic", "type": "anthropic", "base_url": "http://placeholder", "api_key_env": "ANTHROPIC_API_KEY",
          "default_model": "claude-haiku-4-5"}]
-    gw, mock = start(config={"providers": providers})
+    gw, mock = start(config={"providers": providers, "dwa": {"routing_strategy": "priority"}})
     out = []
     t = threading.Thread(target=lambda: out.append(orchestrate(gw, {"prompt": "slow [[mock latency=1200]]"})[1]))
     t.start()

@@ -13,9 +13,15 @@
  * times=N applies to the first N requests of the same dialect that carry
  * the same directive text; the counts live in a small LRU table that
  * DELETE /_mock/requests empties.
+ *
+ * Run-wide faults (--jitter-ms, --error-rate, changed at run time through
+ * POST /_mock/config) draw from one splitmix64 generator seeded by --seed:
+ * two draws per valid chat request, so with one seed the N-th valid request
+ * always gets the same extra latency and the same error-or-not.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +217,40 @@ void mock_answer_faults(mock_dialect_t d, const char *header, const char *text, 
     f->retry_after = -1;
     apply_all(d, header, f);
     apply_all(d, text, f);
+}
+
+/* ---- run-wide faults ------------------------------------------------------------------ */
+
+static uint64_t rng_state = 1;
+
+void mock_answer_seed(uint64_t seed)
+{
+    rng_state = seed;
+}
+
+static uint64_t next_random(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* --jitter-ms and --error-rate for a valid chat request; a status= directive wins. */
+void mock_answer_run_faults(mock_fault_t *f)
+{
+    uint64_t jitter = next_random(), roll = next_random();
+
+    if (mock_opts.jitter_ms > 0) {
+        int64_t ms = (int64_t)f->latency_ms + (int64_t)(jitter % ((uint64_t)mock_opts.jitter_ms + 1));
+        f->latency_ms = ms < INT_MAX ? (int)ms : INT_MAX;
+    }
+    if (f->status == 0 && mock_opts.error_rate > 0 &&
+        (double)(roll >> 11) * 0x1.0p-53 < mock_opts.error_rate) {
+        f->status = mock_opts.error_status;
+        f->injected = true;
+    }
 }
 
 void mock_answer_reset_times(void)

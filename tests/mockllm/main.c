@@ -11,10 +11,12 @@
  *   /_mock/...                                    control.c
  * A chat request is recorded, checked (credentials, JSON, required
  * fields), answered (answer.c + the dialect) and sent by reply.c with the
- * faults of its directives.  SIGTERM and SIGINT end the loop; everything
+ * faults of its directives and the run-wide ones (--jitter-ms,
+ * --error-rate, down; see POST /_mock/config in control.c).  SIGTERM and SIGINT end the loop; everything
  * is freed before exit.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -44,7 +46,8 @@ typedef struct {
     const char *query;
 } mock_chat_route_t;
 
-mock_opts_t mock_opts = {.listen = "127.0.0.1:0", .words = 64, .record = 1000};
+mock_opts_t mock_opts = {
+    .listen = "127.0.0.1:0", .words = 64, .record = 1000, .error_status = 500, .seed = 1};
 struct event_base *mock_base;
 
 static const struct {
@@ -121,6 +124,10 @@ static void chat_answer(struct evhttp_request *req, const mock_chat_route_t *rt,
     mock_answer_t a;
 
     mock_answer_faults(rt->d, NULL, NULL, f);
+    if (mock_opts.down) {
+        f->down = true; /* no answer at all, whatever the request */
+        return;
+    }
     if (mock_dialect_auth(rt->d, req, rt->query, out) != MOCK_OK)
         return;
     body = parse_body(data, len);
@@ -139,6 +146,7 @@ static void chat_answer(struct evhttp_request *req, const mock_chat_route_t *rt,
         return;
     }
     mock_answer_faults(rt->d, header, chat->user_text, f);
+    mock_answer_run_faults(f);
     if (f->status >= 400) {
         mock_dialect_error(out, rt->d, f->status, MOCK_ERR_STATUS, NULL, f->retry_after);
         return;
@@ -172,6 +180,7 @@ static void handle_chat(struct evhttp_request *req, const mock_chat_route_t *rt)
         mock_strv_add(&out.headers, rt->d == MOCK_ANTHROPIC ? "request-id" : "x-request-id");
         mock_strv_add(&out.headers, rid);
     }
+    mock_ctl_count_fault(&f);
     mock_reply_send(req, chat.seq, &out, &f);
 }
 
@@ -312,16 +321,22 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: orchesity-mockllm [--listen HOST:PORT] [--latency-ms N] [--gap-ms N] [--words N]\n"
-                "                         [--record N] [--quiet] [--verbose] [-h]\n"
-                "  --listen HOST:PORT  address to listen on (default 127.0.0.1:0, 0 = any free port)\n"
-                "  --latency-ms N      wait N ms before the first byte of every chat reply\n"
-                "  --gap-ms N          wait N ms between stream events\n"
-                "  --words N           answers have at most N words (default 64)\n"
-                "  --record N          keep the last N requests for /_mock/requests (default 1000)\n"
-                "  --quiet             no warnings on stderr (fatal errors only)\n"
-                "  --verbose           one line per chat request on stderr\n"
-                "See tests/mockllm/README.md for routes, directives and control endpoints.\n");
+    fprintf(to,
+            "usage: orchesity-mockllm [--listen HOST:PORT] [--latency-ms N] [--gap-ms N] [--jitter-ms N]\n"
+            "                         [--error-rate P] [--error-status CODE] [--seed N] [--words N]\n"
+            "                         [--record N] [--quiet] [--verbose] [-h]\n"
+            "  --listen HOST:PORT  address to listen on (default 127.0.0.1:0, 0 = any free port)\n"
+            "  --latency-ms N      wait N ms before the first byte of every chat reply\n"
+            "  --gap-ms N          wait N ms between stream events\n"
+            "  --jitter-ms N       add 0..N ms (pseudo-random) to the latency of every valid chat request\n"
+            "  --error-rate P      answer a share P (0..1) of valid chat requests with --error-status\n"
+            "  --error-status CODE the status of those errors, 400..599 (default 500)\n"
+            "  --seed N            seed of --jitter-ms and --error-rate (default 1)\n"
+            "  --words N           answers have at most N words (default 64)\n"
+            "  --record N          keep the last N requests for /_mock/requests (default 1000)\n"
+            "  --quiet             no warnings on stderr (fatal errors only)\n"
+            "  --verbose           one line per chat request on stderr\n"
+            "See tests/mockllm/README.md for routes, directives and control endpoints.\n");
 }
 
 static int parse_num(const char *name, const char *v, int min, int *out)
@@ -337,12 +352,55 @@ static int parse_num(const char *name, const char *v, int min, int *out)
     return MOCK_OK;
 }
 
+static int parse_rate(const char *v, double *out)
+{
+    char *end;
+    double p = strtod(v, &end);
+
+    if (*v == '\0' || *end != '\0' || !(p >= 0 && p <= 1)) {
+        fprintf(stderr, "mockllm: bad value for --error-rate (0..1): %s\n", v);
+        return MOCK_ERR;
+    }
+    *out = p;
+    return MOCK_OK;
+}
+
+static int parse_seed(const char *v, uint64_t *out)
+{
+    char *end;
+    unsigned long long n;
+
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (*v == '\0' || *v == '-' || *end != '\0' || errno != 0) {
+        fprintf(stderr, "mockllm: bad value for --seed: %s\n", v);
+        return MOCK_ERR;
+    }
+    *out = (uint64_t)n;
+    return MOCK_OK;
+}
+
+static int parse_status(const char *v, int *out)
+{
+    if (parse_num("error-status", v, 400, out) != MOCK_OK)
+        return MOCK_ERR;
+    if (*out > 599) {
+        fprintf(stderr, "mockllm: bad value for --error-status (400..599): %s\n", v);
+        return MOCK_ERR;
+    }
+    return MOCK_OK;
+}
+
 static int parse_args(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"latency-ms", required_argument, NULL, 'L'},
         {"gap-ms", required_argument, NULL, 'g'},
+        {"jitter-ms", required_argument, NULL, 'j'},
+        {"error-rate", required_argument, NULL, 'e'},
+        {"error-status", required_argument, NULL, 'E'},
+        {"seed", required_argument, NULL, 's'},
         {"words", required_argument, NULL, 'w'},
         {"record", required_argument, NULL, 'r'},
         {"quiet", no_argument, NULL, 'q'},
@@ -357,6 +415,10 @@ static int parse_args(int argc, char **argv)
         case 'l': mock_opts.listen = optarg; break;
         case 'L': rc = parse_num("latency-ms", optarg, 0, &mock_opts.latency_ms); break;
         case 'g': rc = parse_num("gap-ms", optarg, 0, &mock_opts.gap_ms); break;
+        case 'j': rc = parse_num("jitter-ms", optarg, 0, &mock_opts.jitter_ms); break;
+        case 'e': rc = parse_rate(optarg, &mock_opts.error_rate); break;
+        case 'E': rc = parse_status(optarg, &mock_opts.error_status); break;
+        case 's': rc = parse_seed(optarg, &mock_opts.seed); break;
         case 'w': rc = parse_num("words", optarg, 1, &mock_opts.words); break;
         case 'r': rc = parse_num("record", optarg, 0, &mock_opts.record); break;
         case 'q': mock_opts.quiet = true; break;
@@ -479,6 +541,7 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv) != MOCK_OK)
         return 2;
     signal(SIGPIPE, SIG_IGN);
+    mock_answer_seed(mock_opts.seed);
     if (mock_ctl_init(mock_opts.record) != MOCK_OK || (mock_base = event_base_new()) == NULL)
         goto out;
     fd = open_listener();

@@ -34,8 +34,13 @@ typedef struct {
     const char *listen;
     int latency_ms;
     int gap_ms;
+    int jitter_ms;
     int words;
     int record;
+    double error_rate; /* 0..1: share of valid chat requests answered error_status */
+    int error_status;
+    uint64_t seed; /* of the generator behind error_rate and jitter_ms */
+    bool down;     /* answer no chat request: close its connection at once */
     bool quiet;
     bool verbose;
 } mock_opts_t;
@@ -61,6 +66,8 @@ typedef struct {
     bool hang;
     bool malformed;
     bool error_event;
+    bool down;     /* close the connection without an answer (POST /_mock/config down) */
+    bool injected; /* status comes from --error-rate */
 } mock_fault_t;
 
 typedef enum { MOCK_FIN_STOP, MOCK_FIN_LENGTH, MOCK_FIN_STOPSEQ, MOCK_FIN_TOOL } mock_finish_t;
@@ -148,6 +155,8 @@ void mock_gemini_render(const mock_chat_t *chat, const mock_answer_t *a, mock_ou
 
 /* answer.c */
 void mock_answer_faults(mock_dialect_t d, const char *header, const char *text, mock_fault_t *f);
+void mock_answer_run_faults(mock_fault_t *f);
+void mock_answer_seed(uint64_t seed);
 void mock_answer_build(const mock_chat_t *chat, mock_answer_t *a);
 void mock_answer_free(mock_answer_t *a);
 void mock_answer_reset_times(void);
@@ -165,6 +174,7 @@ int mock_ctl_init(int capacity);
 uint64_t mock_ctl_begin(struct evhttp_request *req, mock_dialect_t d, const char *body, size_t len);
 void mock_ctl_end(uint64_t seq, const char *outcome, int status);
 void mock_ctl_handle(struct evhttp_request *req, const char *path);
+void mock_ctl_count_fault(const mock_fault_t *f);
 void mock_ctl_cleanup(void);
 int64_t mock_ctl_now_ms(void);
 

@@ -17,7 +17,10 @@
  *     evhttp then sees the EOF and runs the same closecb path.  Server
  *     connections are never freed here.
  * A reply without latency, drip or cut is sent at once with
- * evhttp_send_reply (or streamed in one go when there is no gap).
+ * evhttp_send_reply (or streamed in one go when there is no gap).  A
+ * request that finds the mock down (POST /_mock/config) takes the cut path
+ * with nothing written: the client sees the connection close without a
+ * byte of an answer.
  */
 #include <errno.h>
 #include <poll.h>
@@ -112,6 +115,12 @@ static int arm(mock_req_t *c, int ms, event_callback_fn cb)
 
 /* ---- client gone ----------------------------------------------------------------- */
 
+/* The end of a cut request: "down" when nothing was to be sent. */
+static void finish_cut(mock_req_t *c)
+{
+    finish(c, c->f.down ? "down" : "cut", c->out.status);
+}
+
 /* closecb: evhttp saw the peer close (or our cut); the request is detached. */
 static void on_close(struct evhttp_connection *evcon, void *arg)
 {
@@ -122,7 +131,10 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
     (void)evcon;
     evhttp_connection_set_closecb(c->evcon, NULL, NULL);
     c->evcon = NULL;
-    finish(c, cut ? "cut" : "client_closed", cut ? c->out.status : 499);
+    if (cut)
+        finish_cut(c);
+    else
+        finish(c, "client_closed", 499);
     evhttp_send_reply_end(req);
 }
 
@@ -180,7 +192,7 @@ static void on_cut_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (bev == NULL) {
-        finish(c, "cut", c->out.status);
+        finish_cut(c);
         return;
     }
     if (c->state == ST_CUT && evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
@@ -190,7 +202,7 @@ static void on_cut_timer(evutil_socket_t fd, short what, void *arg)
     if (c->state == ST_CUT) {
         shutdown(bufferevent_getfd(bev), SHUT_RDWR);
         c->state = ST_CUT_DONE;
-        arm(c, MOCK_CUT_GRACE_MS, on_cut_timer);
+        arm(c, c->f.down ? 0 : MOCK_CUT_GRACE_MS, on_cut_timer); /* down: nothing sent, nothing to wait for */
         return;
     }
     /* ST_CUT_DONE and still no closecb: make evhttp read the EOF. */
@@ -399,7 +411,10 @@ void mock_reply_send(struct evhttp_request *req, uint64_t seq, mock_out_t *out, 
     live = c;
     prepare(c);
     c->state = ST_WAIT;
-    if (c->f.hang) {
+    if (c->f.down) {
+        evhttp_connection_set_closecb(c->evcon, on_close, c);
+        start_cut(c);
+    } else if (c->f.hang) {
         watch(c);
     } else if (c->f.latency_ms > 0) {
         watch(c);
