@@ -106,9 +106,9 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
 static void on_resolved(int result, struct evutil_addrinfo *ai, void *arg)
 {
     orc_probe_t *p = arg;
-    p->lookup = NULL;
     if (result == EVUTIL_EAI_CANCEL)
-        return;
+        return; /* reported from the loop after orc_probe_free: P is gone */
+    p->lookup = NULL;
     if (result != 0 || ai == NULL) {
         probe_done(p, "unhealthy", evutil_gai_strerror(result));
         return;
