@@ -199,8 +199,8 @@ static void set_defaults(orc_config_t *cfg)
     cfg->dwa_failure_threshold = 5;
     cfg->dwa_failure_rate = 0.5;
     cfg->dwa_min_calls = 20;
-    cfg->dwa_cooldown_ms = 5000;
-    cfg->dwa_cooldown_max_ms = 60000;
+    cfg->dwa_cooldown_ms = 2000;
+    cfg->dwa_cooldown_max_ms = 8000;
     cfg->dwa_probe_timeout_ms = 30000;
     orc_providers_config_defaults(&cfg->providers);
     cfg->health_check_interval = 30;

@@ -25,12 +25,16 @@
  *                       equal prices are ordered by accuracy and a
  *                       candidate failing half its calls costs double
  *   min_latency         Ls*A / max(Ls*A): likewise per successful call
- *   weighted_composite  R * (wa*A + wl*Ls + wc*Cs + wv*R + wn*(1-load))
- *                       / (wa+wl+wc+wv+wn): the weighted quality of a call
- *                       times the chance that it succeeds, so a candidate
- *                       failing half its calls gets well under half the
- *                       traffic of a healthy one (negative weights count as
- *                       0; all zero means equal weights)
+ *   weighted_composite  A^ea * Ls^el * Cs^ec * R^ev * (1-load)^en with
+ *                       e_x = w_x / max(w): a weighted product.  Every
+ *                       term is a ratio to the best candidate, so the
+ *                       score does not depend on units, and a candidate 30
+ *                       times dearer (or failing half its calls) is
+ *                       scaled down by that factor to the power of its
+ *                       weight instead of losing a few points of a sum:
+ *                       cost and quality trade off as they do on a bill.
+ *                       (Negative weights count as 0; all zero means equal
+ *                       weights; the load term is floored at 0.01.)
  *   round_robin         1 for every available candidate
  * Every available score is then clamped to [0.01, 1] (the floor keeps
  * weighted random from starving anyone); unavailable ones score 0.
@@ -39,6 +43,7 @@
  * the caller's RNG, so equal inputs and RNG streams give equal outputs.
  * orc_dwa_order() always writes a permutation of 0..N-1.
  */
+#include <math.h>
 #include <stddef.h>
 #include <strings.h>
 
@@ -191,17 +196,19 @@ double orc_dwa_accuracy(const orc_dwa_input_t *in)
 static double composite(const orc_dwa_input_t *in, const orc_dwa_weights_t *w, const dwa_norm_t *lat,
                         const dwa_norm_t *cost)
 {
-    double wa = ORC_MAX(w->accuracy, 0), wl = ORC_MAX(w->latency, 0), wc = ORC_MAX(w->cost, 0);
-    double wv = ORC_MAX(w->availability, 0), wn = ORC_MAX(w->load, 0);
-    double sum = wa + wl + wc + wv + wn;
-    if (!(sum > 0)) {
-        wa = wl = wc = wv = wn = 1;
-        sum = 5;
-    }
-    double r = reliability(in);
-    double q = wa * orc_dwa_accuracy(in) + wl * norm_score(lat, latency_value(in)) +
-               wc * norm_score(cost, cost_value(in)) + wv * r + wn * (1 - clamp01(in->load));
-    return r * q / sum;
+    double e[5] = {ORC_MAX(w->accuracy, 0), ORC_MAX(w->latency, 0), ORC_MAX(w->cost, 0),
+                   ORC_MAX(w->availability, 0), ORC_MAX(w->load, 0)};
+    double top = 0;
+    for (int i = 0; i < 5; i++)
+        top = ORC_MAX(top, e[i]);
+    for (int i = 0; i < 5; i++)
+        e[i] = top > 0 ? e[i] / top : 1.0;
+    double term[5] = {orc_dwa_accuracy(in), norm_score(lat, latency_value(in)), norm_score(cost, cost_value(in)),
+                      reliability(in), ORC_MAX(1 - clamp01(in->load), 0.01)};
+    double score = 1.0;
+    for (int i = 0; i < 5; i++)
+        score *= e[i] > 0 ? pow(ORC_MAX(term[i], 1e-9), e[i]) : 1.0;
+    return score;
 }
 
 /* Raw (unfloored) score of one available candidate. */

@@ -250,17 +250,18 @@ Test(dwa, weighted_composite_formula)
     score(in, 2, ORC_DWA_WEIGHTED_COMPOSITE, s);
     cr_assert_float_eq(s[0], 1.0, 1e-12);
     double cs = (0.001 + EPS) / (0.004 + EPS);
-    double q = 0.3 * 0.8 + 0.2 * 0.5 + 0.3 * cs + 0.15 * 0.8 + 0.05 * 0.5;
-    cr_assert_float_eq(s[1], 0.8 * q / 1.0, 1e-12);
-    /* custom weights: only latency counts (times the success rate) */
+    /* default weights 0.3 0.2 0.3 0.15 0.05: exponents weight / 0.3 */
+    double want = 0.8 * pow(0.5, 0.2 / 0.3) * cs * pow(0.8, 0.15 / 0.3) * pow(0.5, 0.05 / 0.3);
+    cr_assert_float_eq(s[1], want, 1e-12);
+    /* custom weights: only latency counts */
     orc_dwa_weights_t w = {0, 1, 0, 0, 0, 0};
     orc_dwa_score(in, 2, ORC_DWA_WEIGHTED_COMPOSITE, &w, s);
     cr_assert_float_eq(s[0], 1.0, 1e-12);
-    cr_assert_float_eq(s[1], 0.8 * 0.5, 1e-12);
+    cr_assert_float_eq(s[1], 0.5, 1e-12);
     /* all-zero weights: equal weights */
     orc_dwa_weights_t z = {0, 0, 0, 0, 0, 0};
     orc_dwa_score(in, 2, ORC_DWA_WEIGHTED_COMPOSITE, &z, s);
-    cr_assert_float_eq(s[1], 0.8 * (0.8 + 0.5 + cs + 0.8 + 0.5) / 5, 1e-12);
+    cr_assert_float_eq(s[1], 0.8 * 0.5 * cs * 0.8 * 0.5, 1e-12);
 }
 
 Test(dwa, composite_no_history_is_not_penalised)
