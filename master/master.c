@@ -89,9 +89,23 @@ static void log_exit(const orc_proc_t *p, int status, bool expected)
                 WCOREDUMP(status) ? ", core dumped" : "");
 }
 
-static void schedule_respawn(orc_master_t *m, const orc_proc_t *p, uint64_t now)
+/* A worker that was serving and was killed from outside (SIGKILL we did
+ * not send: an operator, the OOM killer) did not crash by itself: it is
+ * replaced at once and does not count towards a crash loop. */
+static bool killed_from_outside(const orc_proc_t *p, int status)
+{
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && p->state == ORC_PROC_READY && !p->kill_sent;
+}
+
+static void schedule_respawn(orc_master_t *m, const orc_proc_t *p, int status, uint64_t now)
 {
     int i = p->index;
+    if (killed_from_outside(p, status)) {
+        m->respawn_at[i] = now;
+        atomic_fetch_add(&m->shm->worker_restarts, 1);
+        orc_log_info("worker#%d was killed while serving: replacing it now", i);
+        return;
+    }
     uint64_t delay = orc_backoff_crash(&m->backoff[i], now, now - p->spawned_ms);
     m->respawn_at[i] = now + delay;
     atomic_fetch_add(&m->shm->worker_restarts, 1);
@@ -124,7 +138,7 @@ void orc_master_worker_exited(orc_master_t *m, orc_proc_t *p, int status)
                      p->index);
         return;
     }
-    schedule_respawn(m, p, orc_now_ms());
+    schedule_respawn(m, p, status, orc_now_ms());
 }
 
 static void spawn_missing(orc_master_t *m, uint64_t now)

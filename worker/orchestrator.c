@@ -491,8 +491,9 @@ static int start_call(orc_job_t *job, orc_target_t *t)
     orc_call_timeouts_t to = {.connect_timeout_ms = ORC_MIN(c->connect_timeout_ms, left),
                               .first_byte_timeout_ms = ORC_MIN(c->first_byte_timeout_ms, left),
                               .idle_timeout_ms = c->idle_timeout_ms,
-                              .total_timeout_ms = job->spec.stream ? c->total_timeout_ms
-                                                                   : ORC_MIN(c->total_timeout_ms, left)};
+                              .total_timeout_ms =
+                                  job->spec.stream ? c->total_timeout_ms : ORC_MIN(c->total_timeout_ms, left),
+                              .fresh_connection = job->resent_on_fresh_connection};
     static const orc_call_cbs_t cbs = {on_response, on_data, on_done};
     job->attempt_start_us = orc_now_us();
     job->call = orc_call_start(job->llm->upstream, &out, &to, &cbs, job);

@@ -407,6 +407,7 @@ static void set_options(orc_call_t *c, const char *url, const orc_call_timeouts_
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "orchesity/" ORC_VERSION);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, t->fresh_connection ? 1L : 0L);
 }
 
 static orc_call_t *call_new(orc_upstream_t *u, char *const *headers, const orc_call_timeouts_t *t,

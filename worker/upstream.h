@@ -27,6 +27,7 @@ typedef struct {
     int first_byte_timeout_ms; /* from start to the end of the response headers */
     int idle_timeout_ms;       /* longest gap between two pieces of the body */
     int total_timeout_ms;
+    bool fresh_connection; /* do not reuse a pooled connection */
 } orc_call_timeouts_t;
 
 typedef struct {

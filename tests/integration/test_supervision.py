@@ -92,7 +92,7 @@ def test_crash_loop_backs_off():
     starts = []
     last = gw.workers()[0]
     for _ in range(6):
-        os.kill(last, signal.SIGKILL)
+        os.kill(last, signal.SIGUSR2)  # unhandled: the worker dies as if it had crashed
         t0 = time.monotonic()
         new = wait_until(lambda: [p for p in gw.workers() if p != last], 15, interval=0.005, what="respawn")
         starts.append(time.monotonic() - t0)
@@ -134,3 +134,15 @@ def test_fatal_worker_exit_is_not_respawned():
     check(code == 1, "master exit code %r" % code)
     check(log.count("will not be respawned") == 2, "fatal exits not reported per worker:\n" + log)
     check(len(re.findall(r"started worker#", log)) == 2, "a fatal worker was respawned:\n" + log)
+
+
+def test_repeated_outside_kills_are_replaced_at_once():
+    gw = Gateway(workers=1).start()
+    for i in range(6):
+        victim = gw.workers()[0]
+        wait_until(lambda: gw.ready(), 3, what="ready")
+        os.kill(victim, signal.SIGKILL)
+        t0 = time.monotonic()
+        wait_until(lambda: [p for p in gw.workers() if p != victim], 3, interval=0.005, what="replacement %d" % i)
+        check(time.monotonic() - t0 < 0.5, "kill %d: replaced after %.2f s" % (i, time.monotonic() - t0))
+    check("crash-looping" not in gw.log(), "outside kills were taken for a crash loop")
