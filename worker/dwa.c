@@ -203,8 +203,9 @@ static double composite(const orc_dwa_input_t *in, const orc_dwa_weights_t *w, c
         top = ORC_MAX(top, e[i]);
     for (int i = 0; i < 5; i++)
         e[i] = top > 0 ? e[i] / top : 1.0;
-    double term[5] = {orc_dwa_accuracy(in), norm_score(lat, latency_value(in)), norm_score(cost, cost_value(in)),
-                      reliability(in), ORC_MAX(1 - clamp01(in->load), 0.01)};
+    double term[5] = {orc_dwa_accuracy(in), norm_score(lat, latency_value(in)),
+                      norm_score(cost, cost_value(in)), reliability(in),
+                      ORC_MAX(1 - clamp01(in->load), 0.01)};
     double score = 1.0;
     for (int i = 0; i < 5; i++)
         score *= e[i] > 0 ? pow(ORC_MAX(term[i], 1e-9), e[i]) : 1.0;
