@@ -105,19 +105,9 @@ int orc_log_reopen(void)
     return sink_reopen(&error_sink);
 }
 
-int orc_log_fd(void)
-{
-    return error_sink.fd;
-}
-
 void orc_log_set_level(orc_log_level_t level)
 {
     log_level = level;
-}
-
-orc_log_level_t orc_log_get_level(void)
-{
-    return log_level;
 }
 
 void orc_log_set_role(const char *fmt, ...)
@@ -179,11 +169,4 @@ void orc_accesslog_write(const char *line, size_t len)
         return;
     ssize_t ignored = write(access_sink.fd, line, len);
     (void)ignored;
-}
-
-void orc_log_close_all(void)
-{
-    if (access_sink.fd > STDERR_FILENO)
-        close(access_sink.fd);
-    access_sink.fd = -1;
 }

@@ -25,18 +25,15 @@ const char *orc_log_level_name(orc_log_level_t level);
 int orc_log_open(const char *path); /* NULL, "" or "stderr": standard error */
 int orc_log_reopen(void);
 void orc_log_set_level(orc_log_level_t level);
-orc_log_level_t orc_log_get_level(void);
 void orc_log_set_role(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void orc_log(orc_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void orc_vlog(orc_log_level_t level, const char *fmt, va_list ap);
-int orc_log_fd(void);
 
 /* Access log: one JSON line per request; "off" disables it. */
 int orc_accesslog_open(const char *path);
 int orc_accesslog_reopen(void);
 int orc_accesslog_enabled(void);
 void orc_accesslog_write(const char *line, size_t len);
-void orc_log_close_all(void);
 
 #define orc_log_debug(...) orc_log(ORC_LOG_DEBUG, __VA_ARGS__)
 #define orc_log_info(...) orc_log(ORC_LOG_INFO, __VA_ARGS__)

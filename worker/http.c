@@ -367,13 +367,6 @@ void orc_http_stream_write(orc_req_t *rq, const char *data, size_t len)
     rq->stream_bytes += len;
 }
 
-size_t orc_http_stream_backlog(orc_req_t *rq)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
-}
-
 void orc_http_stream_end(orc_req_t *rq)
 {
     unwatch(rq);

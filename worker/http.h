@@ -74,7 +74,6 @@ int orc_http_watch_client(orc_req_t *rq, void (*gone)(void *arg), void *arg);
  * finishes and frees RQ, whether or not the client is still there. */
 void orc_http_stream_begin(orc_req_t *rq, int status, const char *content_type);
 void orc_http_stream_write(orc_req_t *rq, const char *data, size_t len);
-size_t orc_http_stream_backlog(orc_req_t *rq); /* bytes queued to the client */
 void orc_http_stream_end(orc_req_t *rq);
 
 /* Parses the request body as JSON.  ORC_OK with *out (NULL for an empty

@@ -31,7 +31,6 @@ struct orc_upstream_s {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
-    int active;
     orc_call_t *calls; /* doubly linked list of live calls */
     CURL *pool[EASY_POOL_MAX];
     int npool;
@@ -137,11 +136,6 @@ orc_upstream_t *orc_upstream_new(struct event_base *base)
     return u;
 }
 
-int orc_upstream_active(const orc_upstream_t *u)
-{
-    return u->active;
-}
-
 /* ---- call lifetime ----------------------------------------------------- */
 
 static void call_free(orc_call_t *c)
@@ -168,7 +162,6 @@ static void call_free(orc_call_t *c)
         u->calls = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    u->active--;
     free(c);
 }
 
@@ -426,7 +419,6 @@ static orc_call_t *call_new(orc_upstream_t *u, char *const *headers, const orc_c
     if (u->calls)
         u->calls->prev = c;
     u->calls = c;
-    u->active++;
     c->easy = u->npool > 0 ? u->pool[--u->npool] : curl_easy_init();
     c->first_byte_ev = evtimer_new(u->base, on_first_byte_timeout, c);
     c->idle_ev = evtimer_new(u->base, on_idle_timeout, c);
@@ -449,31 +441,16 @@ static orc_call_t *launch(orc_call_t *c, const char *url, const orc_call_timeout
     return c;
 }
 
-orc_call_t *orc_call_start(orc_upstream_t *u, const orc_http_out_t *req, const orc_call_timeouts_t *t,
+orc_call_t *orc_call_start(orc_upstream_t *u, orc_http_out_t *req, const orc_call_timeouts_t *t,
                            const orc_call_cbs_t *cbs, void *arg)
 {
     orc_call_t *c = call_new(u, req->headers, t, cbs, arg);
     if (c == NULL)
         return NULL;
-    c->body = malloc(req->body_len + 1);
-    if (c->body == NULL) {
-        call_free(c);
-        return NULL;
-    }
-    memcpy(c->body, req->body, req->body_len);
-    c->body[req->body_len] = '\0';
+    c->body = req->body; /* taken, not copied */
+    req->body = NULL;
     curl_easy_setopt(c->easy, CURLOPT_POST, 1L);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->body);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     return launch(c, req->url, t);
-}
-
-orc_call_t *orc_call_get(orc_upstream_t *u, const char *url, char *const *headers,
-                         const orc_call_timeouts_t *t, const orc_call_cbs_t *cbs, void *arg)
-{
-    orc_call_t *c = call_new(u, headers, t, cbs, arg);
-    if (c == NULL)
-        return NULL;
-    curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L);
-    return launch(c, url, t);
 }

@@ -50,14 +50,11 @@ typedef struct {
 
 orc_upstream_t *orc_upstream_new(struct event_base *base);
 void orc_upstream_free(orc_upstream_t *u); /* cancels every call still running */
-int orc_upstream_active(const orc_upstream_t *u);
 
-/* Starts a POST of REQ (copied).  NULL when the call cannot be created. */
-orc_call_t *orc_call_start(orc_upstream_t *u, const orc_http_out_t *req, const orc_call_timeouts_t *t,
+/* Starts a POST of REQ, taking REQ's body (set to NULL); the URL and
+ * headers are copied.  NULL when the call cannot be created. */
+orc_call_t *orc_call_start(orc_upstream_t *u, orc_http_out_t *req, const orc_call_timeouts_t *t,
                            const orc_call_cbs_t *cbs, void *arg);
-/* A GET, for model lists. */
-orc_call_t *orc_call_get(orc_upstream_t *u, const char *url, char *const *headers,
-                         const orc_call_timeouts_t *t, const orc_call_cbs_t *cbs, void *arg);
 /* Stops the call; no callback runs afterwards.  Safe inside its callbacks. */
 void orc_call_cancel(orc_call_t *c);
 

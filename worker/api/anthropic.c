@@ -15,6 +15,7 @@
 #include "common/json.h"
 #include "common/orc.h"
 #include "worker/api/api.h"
+#include "worker/api/chat.h"
 #include "worker/dwa_select.h"
 #include "worker/model_route.h"
 #include "worker/orchestrator.h"
@@ -49,16 +50,10 @@ static void msg_free(msg_t *m)
     free(m);
 }
 
-static void served_by(msg_t *m, const char *provider, const char *model)
-{
-    orc_http_set_header(m->rq, "x-orchesity-provider", provider);
-    orc_http_set_header(m->rq, "x-orchesity-model", model);
-}
-
 static void start_stream(msg_t *m)
 {
     const orc_target_t *t = orc_job_target(m->job);
-    served_by(m, t->provider->cfg->name, t->model);
+    orc_api_served_by(m->rq, t->provider->cfg->name, t->model);
     orc_http_set_header(m->rq, "request-id", m->rq->id);
     orc_messages_stream_init(&m->ms, t->model, NULL); /* the model that answers, as without streaming */
     orc_http_stream_begin(m->rq, 200, "text/event-stream; charset=utf-8");
@@ -99,20 +94,9 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 static void reply_failure(msg_t *m, const orc_job_result_t *r)
 {
     const char *type;
-    int status = orc_api_failure_status(r, &type);
-    char message[600], ra[32];
-    snprintf(message, sizeof(message), "%s%s%s", r->provider ? r->provider->cfg->name : "",
-             r->provider ? ": " : "",
-             r->failure.message[0] ? r->failure.message : "the provider did not answer");
-    if (r->failure.cls == ORC_FAIL_OVERLOADED)
-        status = 529;
-    if (status == 429 && r->failure.retry_after_ms >= 0) {
-        snprintf(ra, sizeof(ra), "%lld", (long long)((r->failure.retry_after_ms + 999) / 1000));
-        orc_http_set_header(m->rq, "retry-after", ra);
-    }
-    if (r->provider)
-        served_by(m, r->provider->cfg->name, r->model);
-    anthropic_error(m->rq, status, message);
+    char message[600];
+    int status = orc_api_failure_reply(m->rq, r, &type, message, sizeof(message));
+    anthropic_error(m->rq, r->failure.cls == ORC_FAIL_OVERLOADED ? 529 : status, message);
 }
 
 static void on_done(void *arg, const orc_job_result_t *r)
@@ -125,7 +109,7 @@ static void on_done(void *arg, const orc_job_result_t *r)
         orc_messages_stream_finish(&m->ms, r->ok, write_event, m);
         orc_http_stream_end(m->rq);
     } else if (r->ok) {
-        served_by(m, r->provider->cfg->name, r->model);
+        orc_api_served_by(m->rq, r->provider->cfg->name, r->model);
         orc_http_set_header(m->rq, "request-id", m->rq->id);
         orc_http_reply_json(m->rq, 200, orc_messages_from_canonical(r->response, r->model));
     } else {
@@ -152,25 +136,13 @@ static int start_job(msg_t *m, const orc_model_route_t *route)
     orc_llm_t *llm = m->rq->worker->llm;
     orc_job_spec_t spec = {
         .request = m->canonical, .stream = m->stream, .include_usage = true, .request_id = m->rq->id};
-    orc_model_route_t ranked = *route;
-    if (ranked.automatic) /* "auto": the DWA orders the providers */
-        orc_dwa_rank(llm->dwa, ranked.providers, ranked.models, ranked.n);
-    route = &ranked;
-    for (int i = 0; i < route->n; i++) {
-        spec.targets[i].provider = &llm->providers[route->providers[i]];
-        snprintf(spec.targets[i].model, ORC_MODEL_ID_MAX, "%s", route->models[i]);
-    }
-    spec.ntargets = route->n;
+    orc_api_route_targets(llm, route, &spec);
     orc_messages_stream_init(&m->ms, m->model, NULL);
     m->job = orc_job_start(llm, &spec, &cbs, m);
     if (m->job == NULL)
         return ORC_ERR;
-    if (m->stream) {
-        struct timeval every = {m->rq->worker->cfg->llm_stream_keepalive, 0};
-        m->keepalive = event_new(m->rq->worker->base, -1, EV_PERSIST, on_keepalive, m);
-        if (m->keepalive)
-            event_add(m->keepalive, &every);
-    }
+    if (m->stream)
+        m->keepalive = orc_api_keepalive_start(m->rq, on_keepalive, m);
     orc_http_watch_client(m->rq, on_client_gone, m);
     return ORC_OK;
 }

@@ -25,10 +25,7 @@ void orc_api_dwa_reset(orc_req_t *rq);
 void orc_api_dwa_best(orc_req_t *rq);
 void orc_api_feedback(orc_req_t *rq);
 void orc_api_openai_models(orc_req_t *rq);
-struct orc_job_result_s;
 void orc_api_anthropic_messages(orc_req_t *rq);
-/* HTTP status (and OpenAI error type) for a failed LLM job. */
-int orc_api_failure_status(const struct orc_job_result_s *r, const char **openai_type);
 void orc_openai_error(orc_req_t *rq, int status, const char *type, const char *param, const char *code,
                       const char *message);
 

@@ -18,6 +18,7 @@
 #include "common/orc.h"
 #include "common/util.h"
 #include "worker/api/api.h"
+#include "worker/api/chat.h"
 #include "worker/api/llm_request.h"
 #include "worker/dwa_select.h"
 #include "worker/orchestrator.h"
@@ -213,10 +214,7 @@ static void stream_begin(orch_t *o)
     json_object_object_add(start, "providers", names);
     sse_send(o, "start", start);
     json_object_put(start);
-    struct timeval every = {o->rq->worker->cfg->llm_stream_keepalive, 0};
-    o->heartbeat = event_new(o->rq->worker->base, -1, EV_PERSIST, on_heartbeat, o);
-    if (o->heartbeat != NULL)
-        event_add(o->heartbeat, &every);
+    o->heartbeat = orc_api_keepalive_start(o->rq, on_heartbeat, o);
 }
 
 static void stream_end(orch_t *o)

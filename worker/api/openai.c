@@ -19,6 +19,7 @@
 #include "common/orc.h"
 #include "common/util.h"
 #include "worker/api/api.h"
+#include "worker/api/chat.h"
 #include "worker/dwa_select.h"
 #include "worker/model_route.h"
 #include "worker/orchestrator.h"
@@ -58,16 +59,10 @@ static void chat_free(chat_t *c)
 
 /* ---- answers ----------------------------------------------------------- */
 
-static void served_by(chat_t *c, const char *provider, const char *model)
-{
-    orc_http_set_header(c->rq, "x-orchesity-provider", provider);
-    orc_http_set_header(c->rq, "x-orchesity-model", model);
-}
-
 static void start_stream(chat_t *c)
 {
     const orc_target_t *t = orc_job_target(c->job);
-    served_by(c, t->provider->cfg->name, t->model);
+    orc_api_served_by(c->rq, t->provider->cfg->name, t->model);
     orc_http_stream_begin(c->rq, 200, "text/event-stream; charset=utf-8");
     c->started = true;
 }
@@ -100,40 +95,11 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
     orc_http_stream_write(c->rq, ": keep-alive\n\n", 14);
 }
 
-/* The HTTP status and OpenAI error type of a failed job. */
-int orc_api_failure_status(const orc_job_result_t *r, const char **type)
-{
-    const orc_failure_t *f = &r->failure;
-    *type = "server_error";
-    if (r->bad_request) {
-        *type = "invalid_request_error";
-        return f->status >= 400 && f->status < 500 ? f->status : 400;
-    }
-    switch (f->cls) {
-    case ORC_FAIL_RATE_LIMITED: *type = "rate_limit_error"; return 429;
-    case ORC_FAIL_OVERLOADED: return 503;
-    case ORC_FAIL_TIMEOUT: return 504;
-    case ORC_FAIL_CLIENT:
-        *type = "invalid_request_error";
-        return f->status == 404 || f->status == 429 ? f->status : f->status == 0 ? 503 : 502;
-    default: return 502;
-    }
-}
-
 static void reply_failure(chat_t *c, const orc_job_result_t *r)
 {
     const char *type;
-    int status = orc_api_failure_status(r, &type);
-    char message[600], ra[32];
-    snprintf(message, sizeof(message), "%s%s%s", r->provider ? r->provider->cfg->name : "",
-             r->provider ? ": " : "",
-             r->failure.message[0] ? r->failure.message : "the provider did not answer");
-    if (status == 429 && r->failure.retry_after_ms >= 0) {
-        snprintf(ra, sizeof(ra), "%lld", (long long)((r->failure.retry_after_ms + 999) / 1000));
-        orc_http_set_header(c->rq, "retry-after", ra);
-    }
-    if (r->provider)
-        served_by(c, r->provider->cfg->name, r->model);
+    char message[600];
+    int status = orc_api_failure_reply(c->rq, r, &type, message, sizeof(message));
     const char *code = r->failure.code[0] ? r->failure.code : orc_fail_class_name(r->failure.cls);
     orc_openai_error(c->rq, status, type, NULL, code, message);
 }
@@ -149,7 +115,7 @@ static void on_done(void *arg, const orc_job_result_t *r)
             orc_http_stream_write(c->rq, "data: [DONE]\n\n", 14);
         orc_http_stream_end(c->rq);
     } else if (r->ok) {
-        served_by(c, r->provider->cfg->name, r->model);
+        orc_api_served_by(c->rq, r->provider->cfg->name, r->model);
         orc_http_reply_json(c->rq, 200, json_object_get(r->response));
     } else {
         reply_failure(c, r);
@@ -226,24 +192,12 @@ static int start_job(chat_t *c, const orc_model_route_t *route)
                            .stream = c->stream,
                            .include_usage = include_usage(c->body),
                            .request_id = c->rq->id};
-    orc_model_route_t ranked = *route;
-    if (ranked.automatic) /* "auto": the DWA orders the providers */
-        orc_dwa_rank(llm->dwa, ranked.providers, ranked.models, ranked.n);
-    route = &ranked;
-    for (int i = 0; i < route->n; i++) {
-        spec.targets[i].provider = &llm->providers[route->providers[i]];
-        snprintf(spec.targets[i].model, ORC_MODEL_ID_MAX, "%s", route->models[i]);
-    }
-    spec.ntargets = route->n;
+    orc_api_route_targets(llm, route, &spec);
     c->job = orc_job_start(llm, &spec, &cbs, c);
     if (c->job == NULL)
         return ORC_ERR;
-    if (c->stream) {
-        struct timeval every = {c->rq->worker->cfg->llm_stream_keepalive, 0};
-        c->keepalive = event_new(c->rq->worker->base, -1, EV_PERSIST, on_keepalive, c);
-        if (c->keepalive)
-            event_add(c->keepalive, &every);
-    }
+    if (c->stream)
+        c->keepalive = orc_api_keepalive_start(c->rq, on_keepalive, c);
     orc_http_watch_client(c->rq, on_client_gone, c);
     return ORC_OK;
 }

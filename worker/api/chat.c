@@ -1,0 +1,77 @@
+/*
+ * chat.c - what the OpenAI- and Anthropic-compatible endpoints share:
+ * turning a model route into job targets, the served-by headers, the
+ * status and headers of a failed job, and the SSE keep-alive timer.
+ */
+#include <event2/event.h>
+#include <stdio.h>
+
+#include "common/orc.h"
+#include "worker/api/chat.h"
+#include "worker/dwa_select.h"
+#include "worker/worker.h"
+
+void orc_api_route_targets(orc_llm_t *llm, const orc_model_route_t *route, orc_job_spec_t *spec)
+{
+    orc_model_route_t ranked = *route;
+    if (ranked.automatic) /* "auto": the DWA orders the providers */
+        orc_dwa_rank(llm->dwa, ranked.providers, ranked.models, ranked.n);
+    for (int i = 0; i < ranked.n; i++) {
+        spec->targets[i].provider = &llm->providers[ranked.providers[i]];
+        snprintf(spec->targets[i].model, ORC_MODEL_ID_MAX, "%s", ranked.models[i]);
+    }
+    spec->ntargets = ranked.n;
+}
+
+void orc_api_served_by(orc_req_t *rq, const char *provider, const char *model)
+{
+    orc_http_set_header(rq, "x-orchesity-provider", provider);
+    orc_http_set_header(rq, "x-orchesity-model", model);
+}
+
+/* The HTTP status and OpenAI error type of a failed job. */
+int orc_api_failure_status(const orc_job_result_t *r, const char **type)
+{
+    const orc_failure_t *f = &r->failure;
+    *type = "server_error";
+    if (r->bad_request) {
+        *type = "invalid_request_error";
+        return f->status >= 400 && f->status < 500 ? f->status : 400;
+    }
+    switch (f->cls) {
+    case ORC_FAIL_RATE_LIMITED: *type = "rate_limit_error"; return 429;
+    case ORC_FAIL_OVERLOADED: return 503;
+    case ORC_FAIL_TIMEOUT: return 504;
+    case ORC_FAIL_CLIENT:
+        *type = "invalid_request_error";
+        return f->status == 404 || f->status == 429 ? f->status : f->status == 0 ? 503 : 502;
+    default: return 502;
+    }
+}
+
+int orc_api_failure_reply(orc_req_t *rq, const orc_job_result_t *r, const char **openai_type, char *message,
+                          size_t len)
+{
+    int status = orc_api_failure_status(r, openai_type);
+    char ra[32];
+    snprintf(message, len, "%s%s%s", r->provider ? r->provider->cfg->name : "", r->provider ? ": " : "",
+             r->failure.message[0] ? r->failure.message : "the provider did not answer");
+    if (status == 429 && r->failure.retry_after_ms >= 0) {
+        snprintf(ra, sizeof(ra), "%lld", (long long)((r->failure.retry_after_ms + 999) / 1000));
+        orc_http_set_header(rq, "retry-after", ra);
+    }
+    if (r->provider)
+        orc_api_served_by(rq, r->provider->cfg->name, r->model);
+    return status;
+}
+
+struct event *orc_api_keepalive_start(orc_req_t *rq, event_callback_fn cb, void *arg)
+{
+    struct timeval every = {rq->worker->cfg->llm_stream_keepalive, 0};
+    struct event *ev = event_new(rq->worker->base, -1, EV_PERSIST, cb, arg);
+    if (ev != NULL && event_add(ev, &every) != 0) {
+        event_free(ev);
+        ev = NULL;
+    }
+    return ev;
+}
