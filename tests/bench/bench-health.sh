@@ -201,22 +201,7 @@ REPORT=$TMP/report.md
     echo
     rss_line orchesity "$ORC_PID"
     rss_line nginx "$NGX_PID"
-    if ((${#FAILURES[@]} + ${#WARNINGS[@]})); then
-        echo
-        for m in "${FAILURES[@]}"; do echo "- FAIL: $m"; done
-        for m in "${WARNINGS[@]}"; do echo "- warning: $m"; done
-    fi
+    list_problems
 } >"$REPORT"
 
-cat "$REPORT"
-if [[ -n $OUT ]]; then
-    cp "$REPORT" "$OUT" || die "cannot write $OUT"
-    log "report written to $OUT"
-fi
-
-if ((${#FAILURES[@]})); then
-    log "the gateway had errors under load:"
-    printf 'bench:   %s\n' "${FAILURES[@]}" >&2
-    exit 1
-fi
-exit 0
+publish_report "the gateway had errors under load:"

@@ -626,22 +626,7 @@ REPORT=$TMP/report.md
             "$(awk -v k="$ORC_RSS_MAX" 'BEGIN { print k / 1024 }')" "$ORC_RSS_MAX" \
             "$(verdict "$((ORC_RSS_MAX <= TARGET_RSS_KB))")"
     fi
-    if ((${#FAILURES[@]} + ${#WARNINGS[@]})); then
-        echo
-        for m in "${FAILURES[@]}"; do echo "- FAIL: $m"; done
-        for m in "${WARNINGS[@]}"; do echo "- warning: $m"; done
-    fi
+    list_problems
 } >"$REPORT"
 
-cat "$REPORT"
-if [[ -n $OUT ]]; then
-    cp "$REPORT" "$OUT" || die "cannot write $OUT"
-    log "report written to $OUT"
-fi
-
-if ((${#FAILURES[@]})); then
-    log "errors during the run:"
-    printf 'bench:   %s\n' "${FAILURES[@]}" >&2
-    exit 1
-fi
-exit 0
+publish_report "errors during the run:"

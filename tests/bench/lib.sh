@@ -292,3 +292,28 @@ first_bin() {
     done
     printf '%s\n' "$REPO_ROOT/$1"
 }
+
+# list_problems: the FAIL and warning lines of the report, if any.
+list_problems() {
+    if ((${#FAILURES[@]} + ${#WARNINGS[@]})); then
+        echo
+        for m in "${FAILURES[@]}"; do echo "- FAIL: $m"; done
+        for m in "${WARNINGS[@]}"; do echo "- warning: $m"; done
+    fi
+}
+
+# publish_report WHAT: prints $REPORT, copies it to $OUT, and exits 1 when
+# FAILURES holds anything (WHAT introduces them), else 0.
+publish_report() {
+    cat "$REPORT"
+    if [[ -n $OUT ]]; then
+        cp "$REPORT" "$OUT" || die "cannot write $OUT"
+        log "report written to $OUT"
+    fi
+    if ((${#FAILURES[@]})); then
+        log "$1"
+        printf 'bench:   %s\n' "${FAILURES[@]}" >&2
+        exit 1
+    fi
+    exit 0
+}
