@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/provider_config.h"
@@ -129,4 +130,47 @@ Test(llm_request, validation_errors)
     expect_400("{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "content");
     expect_400("{\"prompt\":\"x\",\"providers\":[\"openai\"],\"model\":\"gemini/gemini-2.5-pro\"}",
                "does not hold");
+}
+
+static char *big_prompt_body(size_t n)
+{
+    char *body = malloc(n + 32);
+    cr_assert_not_null(body);
+    strcpy(body, "{\"prompt\":\"");
+    memset(body + 11, 'a', n);
+    strcpy(body + 11 + n, "\"}");
+    return body;
+}
+
+Test(llm_request, prompt_length_limit)
+{
+    orc_orchestration_t o;
+    char err[512];
+    char *ok = big_prompt_body(ORC_PROMPT_MAX);
+    cr_assert_eq(parse(ok, &o, err, sizeof(err)), 0, "%s", err);
+    orc_orchestration_free(&o);
+    free(ok);
+    char *over = big_prompt_body(ORC_PROMPT_MAX + 1);
+    expect_400(over, "longer than 200000");
+    free(over);
+}
+
+Test(llm_request, message_count_limit)
+{
+    json_object *body = json_object_new_object(), *msgs = json_object_new_array();
+    for (int i = 0; i < 10001; i++) {
+        json_object *m = json_object_new_object();
+        json_object_object_add(m, "role", json_object_new_string("user"));
+        json_object_object_add(m, "content", json_object_new_string("x"));
+        json_object_array_add(msgs, m);
+    }
+    json_object_object_add(body, "messages", msgs);
+    orc_orchestration_t o;
+    char err[512] = "";
+    cr_assert_eq(orc_orchestration_parse(body, &pc, &o, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "1 to 10000") != NULL, "%s", err);
+    json_object_array_del_idx(msgs, 0, 1); /* exactly 10000 */
+    cr_assert_eq(orc_orchestration_parse(body, &pc, &o, err, sizeof(err)), 0, "%s", err);
+    orc_orchestration_free(&o);
+    json_object_put(body);
 }

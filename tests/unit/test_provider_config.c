@@ -189,3 +189,42 @@ Test(provider_config, retry_settings_are_checked)
     cr_assert_eq(cfg->llm_max_retries, 0);
     orc_config_free(cfg);
 }
+
+static char *repeat_groups(const char *head, const char *fmt, int n, const char *tail)
+{
+    size_t cap = strlen(head) + strlen(tail) + (size_t)n * (strlen(fmt) + 32) + 1;
+    char *s = malloc(cap);
+    cr_assert_not_null(s);
+    size_t len = (size_t)sprintf(s, "%s", head);
+    for (int i = 0; i < n; i++)
+        len += (size_t)sprintf(s + len, fmt, i ? "," : "", i);
+    strcpy(s + len, tail);
+    return s;
+}
+
+Test(provider_config, count_limits)
+{
+    char err[512];
+    char *p17 = repeat_groups("providers = (",
+                              "%s{ name = \"p%d\"; type = \"openai\"; base_url = \"http://x\"; }", 17, ");");
+    cr_assert_null(load_text(p17, err, sizeof(err)));
+    cr_assert(strstr(err, "at most 16 providers") != NULL, "%s", err);
+    free(p17);
+    char *p16 = repeat_groups("providers = (",
+                              "%s{ name = \"p%d\"; type = \"openai\"; base_url = \"http://x\"; }", 16, ");");
+    orc_config_t *cfg = load_text(p16, err, sizeof(err));
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_eq(cfg->providers.n, 16);
+    orc_config_free(cfg);
+    free(p16);
+    char *m33 =
+        repeat_groups("providers = ( { name = \"a\"; type = \"openai\"; base_url = \"http://x\"; models = (",
+                      "%s{ id = \"m%d\"; }", 33, "); } );");
+    cr_assert_null(load_text(m33, err, sizeof(err)));
+    cr_assert(strstr(err, "at most 32 models") != NULL, "%s", err);
+    free(m33);
+    char *a65 = repeat_groups("model_aliases = (", "%s{ alias = \"a%d\"; model = \"openai/x\"; }", 65, ");");
+    cr_assert_null(load_text(a65, err, sizeof(err)));
+    cr_assert(strstr(err, "at most 64 model aliases") != NULL, "%s", err);
+    free(a65);
+}
