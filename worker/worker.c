@@ -28,6 +28,7 @@
 #include "worker/http.h"
 #include "worker/llm.h"
 #include "worker/probe.h"
+#include "worker/redis.h"
 #include "worker/sysinfo.h"
 #include "worker/worker.h"
 
@@ -149,6 +150,21 @@ static int drop_privileges(const orc_worker_args_t *a)
     return ORC_OK;
 }
 
+/* One Redis connection per worker, shared by everything that uses Redis
+ * (response cache, sessions, asynchronous results). */
+static int add_redis(orc_worker_t *w)
+{
+    orc_redis_options_t opt;
+    if (w->cfg->redis_url[0] == '\0')
+        return ORC_OK;
+    orc_redis_options_defaults(&opt);
+    opt.url = w->cfg->redis_url;
+    opt.db = w->cfg->redis_db > 0 ? w->cfg->redis_db : -1; /* 0: the URL's database */
+    opt.dns = w->dns;
+    w->redis = orc_redis_new(w->base, &opt);
+    return w->redis ? ORC_OK : ORC_ERR;
+}
+
 static int add_probes(orc_worker_t *w)
 {
     const orc_config_t *c = w->cfg;
@@ -159,7 +175,7 @@ static int add_probes(orc_worker_t *w)
         return ORC_ERR;
     w->probe_db = orc_probe_new(w->base, w->dns, "database", c->database_url, 5432, c->health_check_interval);
     w->probe_cache = orc_probe_new(w->base, w->dns, "cache", c->redis_url, 6379, c->health_check_interval);
-    return ORC_OK;
+    return add_redis(w);
 }
 
 static int add_events(orc_worker_t *w)
@@ -196,6 +212,8 @@ static void free_worker(orc_worker_t *w)
         event_free(w->drain_ev);
     orc_probe_free(w->probe_db);
     orc_probe_free(w->probe_cache);
+    if (w->redis)
+        orc_redis_free(w->redis);
     if (w->dns)
         evdns_base_free(w->dns, 0);
     orc_sysinfo_free(w->sys);

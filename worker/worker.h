@@ -57,6 +57,7 @@ struct orc_worker_s {
     struct evdns_base *dns;
     struct orc_probe_s *probe_db;
     struct orc_probe_s *probe_cache;
+    struct orc_redis_s *redis; /* NULL without cache.redis_url */
 };
 
 /* Runs the worker until it has drained; returns the process exit code. */
