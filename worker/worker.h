@@ -58,6 +58,7 @@ struct orc_worker_s {
     struct orc_probe_s *probe_db;
     struct orc_probe_s *probe_cache;
     struct orc_redis_s *redis; /* NULL without cache.redis_url */
+    struct orc_db_s *db;       /* disabled without database.url */
 };
 
 /* Runs the worker until it has drained; returns the process exit code. */
