@@ -1,7 +1,7 @@
 /*
  * main.c - command line of the orchesity binary.
  *
- *   orchesity [-c FILE] [-t] [-v] [-h]
+ *   orchesity [-c FILE] [-t] [-v] [-h] [migrate]
  *
  * Loads and validates the configuration, then hands over to the master.
  */
@@ -15,10 +15,11 @@
 #include "common/log.h"
 #include "common/orc.h"
 #include "master/master.h"
+#include "master/migrate.h"
 
 static void usage(FILE *out)
 {
-    fputs("Usage: orchesity [-c FILE] [-t] [-v] [-h]\n"
+    fputs("Usage: orchesity [-c FILE] [-t] [-v] [-h] [migrate]\n"
           "\n"
           "Orchesity, an LLM gateway: an OpenAI-compatible API in front of OpenAI,\n"
           "Anthropic, Gemini and xAI Grok, with provider routing, caching and logging.\n"
@@ -28,6 +29,8 @@ static void usage(FILE *out)
           "                     or 1 with FILE:LINE and the reason\n"
           "  -v, --version      print the version and exit\n"
           "  -h, --help         print this help and exit\n"
+          "  migrate            apply the database schema (DATABASE_URL) and exit; gateways\n"
+          "                     also apply it themselves when they start\n"
           "\n"
           "Environment variables override the file: HOST, PORT, LOG_LEVEL, DEBUG, SECRET_KEY,\n"
           "WORKER_CONNECTIONS, KEEPALIVE_TIMEOUT, DATABASE_URL, REDIS_URL, ... (see orchesity(8)).\n"
@@ -57,8 +60,9 @@ int main(int argc, char **argv)
         default: usage(stderr); return ORC_EXIT_FAILURE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "orchesity: unexpected argument '%s'\n", argv[optind]);
+    int migrate = optind < argc && strcmp(argv[optind], "migrate") == 0;
+    if (optind + migrate < argc) {
+        fprintf(stderr, "orchesity: unexpected argument '%s'\n", argv[optind + migrate]);
         usage(stderr);
         return ORC_EXIT_FAILURE;
     }
@@ -72,6 +76,11 @@ int main(int argc, char **argv)
         printf("configuration ok: %s\n", path ? path : "(embedded defaults)");
         orc_config_free(cfg);
         return ORC_EXIT_OK;
+    }
+    if (migrate) {
+        int rc = orc_migrate_run(cfg);
+        orc_config_free(cfg);
+        return rc;
     }
     /* Once, before any fork, while there is only one thread. */
     if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK) {

@@ -22,11 +22,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/pg_url.h"
+
 struct event_base;
 struct evdns_base;
 typedef struct orc_pg_s orc_pg_t;
 
-#define ORC_PG_DEFAULT_PORT 5432
 #define ORC_PG_PARAMS_MAX 16
 
 typedef enum {
@@ -43,26 +44,17 @@ typedef enum {
 typedef void (*orc_pg_cb)(void *arg, orc_pg_rc_t rc, const PGresult *res, const char *error);
 
 typedef struct {
-    const char *url;               /* DATABASE_URL; see orc_pg_parse_url */
-    struct evdns_base *dns;        /* for a host name (borrowed) */
-    const char *application_name;  /* shown in pg_stat_activity */
-    int connect_timeout_ms;        /* resolve + connect + authenticate (default 2000) */
-    int reconnect_min_ms;          /* first delay after a failure (default 100), doubling ... */
-    int reconnect_max_ms;          /* ... up to this (default 2000) */
-    int recycle_s;                 /* reconnect when idle and older than this; 0 never */
-    bool echo;                     /* log each statement's text and duration (never its parameters) */
-    void (*on_up)(void *arg);      /* the connection is (again) usable */
+    const char *url;              /* DATABASE_URL (see pg_url.h) */
+    struct evdns_base *dns;       /* for a host name (borrowed) */
+    const char *application_name; /* shown in pg_stat_activity */
+    int connect_timeout_ms;       /* resolve + connect + authenticate (default 2000) */
+    int reconnect_min_ms;         /* first delay after a failure (default 100), doubling ... */
+    int reconnect_max_ms;         /* ... up to this (default 2000) */
+    int recycle_s;                /* reconnect when idle and older than this; 0 never */
+    bool echo;                    /* log each statement's text and duration (never its parameters) */
+    void (*on_up)(void *arg);     /* the connection is (again) usable */
     void *arg;
 } orc_pg_options_t;
-
-typedef struct {
-    char host[256]; /* name or address, without IPv6 brackets */
-    int port;
-    char user[128];
-    char password[256];
-    char dbname[128];
-    char sslmode[16]; /* "" : libpq's default (prefer) */
-} orc_pg_url_t;
 
 typedef struct {
     const char *status; /* "healthy", "unhealthy" or "disabled" */
@@ -73,12 +65,6 @@ typedef struct {
 } orc_pg_status_t;
 
 void orc_pg_options_defaults(orc_pg_options_t *opt);
-
-/* Accepts postgresql://, postgres:// and the SQLAlchemy forms
- * postgresql+DRIVER:// (e.g. postgresql+asyncpg://): user, password,
- * host (name, IPv4, [IPv6]), port, database, ?sslmode=.  Percent-escapes
- * are decoded.  ERR never contains the password. */
-int orc_pg_parse_url(const char *url, orc_pg_url_t *out, char *err, size_t errlen);
 
 /* Starts connecting at once (from the loop).  NULL on a bad URL (logged). */
 orc_pg_t *orc_pg_new(struct event_base *base, const orc_pg_options_t *opt);

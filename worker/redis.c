@@ -50,6 +50,7 @@
 #include "common/breaker.h"
 #include "common/log.h"
 #include "common/orc.h"
+#include "common/url.h"
 #include "common/util.h"
 #include "worker/redis.h"
 
@@ -547,21 +548,6 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 
 /* ---- URL and options ---------------------------------------------------- */
 
-static int url_get(CURLU *u, CURLUPart part, unsigned flags, char *dst, size_t size, bool *present)
-{
-    char *v = NULL;
-    CURLUcode rc = curl_url_get(u, part, &v, flags);
-    *present = rc == CURLUE_OK && v != NULL;
-    if (!*present) {
-        dst[0] = '\0';
-        return ORC_OK;
-    }
-    int fits = strlen(v) < size;
-    snprintf(dst, size, "%s", fits ? v : "");
-    curl_free(v);
-    return fits ? ORC_OK : ORC_ERR;
-}
-
 static int url_scheme(const char *url, char *err, size_t errlen)
 {
     const char *sep = strstr(url, "://");
@@ -599,19 +585,20 @@ static int url_db(const char *path, int *db, char *err, size_t errlen)
     return ORC_OK;
 }
 
-static int url_fields(CURLU *u, orc_redis_url_t *out, char *err, size_t errlen)
+static int url_fields(CURLU *u, void *arg, char *err, size_t errlen)
 {
+    orc_redis_url_t *out = arg;
     char port[16], path[64], query[8];
     bool has_host, has_port, has_user, has_pass, has_path, has_query;
     long p = 0;
-    if (url_get(u, CURLUPART_HOST, 0, out->host, sizeof(out->host), &has_host) != ORC_OK || !has_host ||
+    if (orc_url_get(u, CURLUPART_HOST, 0, out->host, sizeof(out->host), &has_host) != ORC_OK || !has_host ||
         out->host[0] == '\0') {
         snprintf(err, errlen, "the URL has no host (or it is too long)");
         return ORC_ERR;
     }
-    if (url_get(u, CURLUPART_USER, CURLU_URLDECODE, out->user, sizeof(out->user), &has_user) != ORC_OK ||
-        url_get(u, CURLUPART_PASSWORD, CURLU_URLDECODE, out->password, sizeof(out->password), &has_pass) !=
-            ORC_OK) {
+    if (orc_url_get(u, CURLUPART_USER, CURLU_URLDECODE, out->user, sizeof(out->user), &has_user) != ORC_OK ||
+        orc_url_get(u, CURLUPART_PASSWORD, CURLU_URLDECODE, out->password, sizeof(out->password),
+                    &has_pass) != ORC_OK) {
         snprintf(err, errlen, "the URL's user name or password is too long");
         return ORC_ERR;
     }
@@ -619,18 +606,18 @@ static int url_fields(CURLU *u, orc_redis_url_t *out, char *err, size_t errlen)
         snprintf(err, errlen, "the URL has a user name but no password (redis://user:password@host)");
         return ORC_ERR;
     }
-    url_get(u, CURLUPART_PORT, 0, port, sizeof(port), &has_port);
+    orc_url_get(u, CURLUPART_PORT, 0, port, sizeof(port), &has_port);
     if (has_port && orc_parse_int(port, 1, 65535, &p) != ORC_OK) {
         snprintf(err, errlen, "the URL's port must be 1..65535");
         return ORC_ERR;
     }
     out->port = has_port ? (int)p : ORC_REDIS_DEFAULT_PORT;
-    url_get(u, CURLUPART_QUERY, 0, query, sizeof(query), &has_query);
+    orc_url_get(u, CURLUPART_QUERY, 0, query, sizeof(query), &has_query);
     if (has_query) {
         snprintf(err, errlen, "URL query parameters are not supported");
         return ORC_ERR;
     }
-    if (url_get(u, CURLUPART_PATH, 0, path, sizeof(path), &has_path) != ORC_OK)
+    if (orc_url_get(u, CURLUPART_PATH, 0, path, sizeof(path), &has_path) != ORC_OK)
         snprintf(path, sizeof(path), "x"); /* too long: rejected below */
     return url_db(path, &out->db, err, errlen);
 }
@@ -644,20 +631,9 @@ int orc_redis_parse_url(const char *url, orc_redis_url_t *out, char *err, size_t
     }
     if (url_scheme(url, err, errlen) != ORC_OK)
         return ORC_ERR;
-    CURLU *u = curl_url();
-    int rc = ORC_ERR;
-    if (u == NULL)
-        snprintf(err, errlen, "out of memory");
-    else if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK)
-        snprintf(err, errlen, "not a valid URL (expected redis://[[user]:password@]host[:port][/db])");
-    else
-        rc = url_fields(u, out, err, errlen);
-    curl_url_cleanup(u);
-    size_t hl = strlen(out->host);
-    if (rc == ORC_OK && hl >= 2 && out->host[0] == '[' && out->host[hl - 1] == ']') { /* IPv6 literal */
-        memmove(out->host, out->host + 1, hl - 2);
-        out->host[hl - 2] = '\0';
-    }
+    int rc = orc_url_parse(url, "redis://[[user]:password@]host[:port][/db]", url_fields, out, err, errlen);
+    if (rc == ORC_OK)
+        orc_url_unbracket(out->host);
     if (rc != ORC_OK)
         explicit_bzero(out, sizeof(*out));
     return rc;

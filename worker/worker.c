@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "common/orc.h"
 #include "common/util.h"
+#include "worker/db.h"
 #include "worker/http.h"
 #include "worker/llm.h"
 #include "worker/probe.h"
@@ -165,17 +166,18 @@ static int add_redis(orc_worker_t *w)
     return w->redis ? ORC_OK : ORC_ERR;
 }
 
-static int add_probes(orc_worker_t *w)
+/* The backing services: the resolver they share, Redis, the database. */
+static int add_services(orc_worker_t *w)
 {
     const orc_config_t *c = w->cfg;
-    if (c->database_url[0] == '\0' && c->redis_url[0] == '\0')
-        return ORC_OK;
-    w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-    if (w->dns == NULL)
-        return ORC_ERR;
-    w->probe_db = orc_probe_new(w->base, w->dns, "database", c->database_url, 5432, c->health_check_interval);
+    if (c->database_url[0] != '\0' || c->redis_url[0] != '\0') {
+        w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        if (w->dns == NULL)
+            return ORC_ERR;
+    }
     w->probe_cache = orc_probe_new(w->base, w->dns, "cache", c->redis_url, 6379, c->health_check_interval);
-    return add_redis(w);
+    w->db = orc_db_new(w);
+    return w->db != NULL && add_redis(w) == ORC_OK ? ORC_OK : ORC_ERR;
 }
 
 static int add_events(orc_worker_t *w)
@@ -194,7 +196,7 @@ static int add_events(orc_worker_t *w)
     }
     if (event_add(w->channel_ev, NULL) != 0 || event_add(w->heartbeat_ev, &hb) != 0)
         return ORC_ERR;
-    return add_probes(w);
+    return add_services(w);
 }
 
 static void free_worker(orc_worker_t *w)
@@ -210,7 +212,7 @@ static void free_worker(orc_worker_t *w)
         event_free(w->heartbeat_ev);
     if (w->drain_ev)
         event_free(w->drain_ev);
-    orc_probe_free(w->probe_db);
+    orc_db_free(w->db);
     orc_probe_free(w->probe_cache);
     if (w->redis)
         orc_redis_free(w->redis);

@@ -55,7 +55,6 @@ struct orc_worker_s {
     int exit_code;
     struct orc_sysinfo_s *sys;
     struct evdns_base *dns;
-    struct orc_probe_s *probe_db;
     struct orc_probe_s *probe_cache;
     struct orc_redis_s *redis; /* NULL without cache.redis_url */
     struct orc_db_s *db;       /* disabled without database.url */

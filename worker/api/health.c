@@ -19,6 +19,7 @@
 #include "worker/llm.h"
 #include "worker/probe.h"
 #include "worker/sysinfo.h"
+#include "worker/db.h"
 #include "worker/worker.h"
 
 typedef json_object *(*service_fn)(orc_worker_t *w);
@@ -67,7 +68,7 @@ static json_object *probe_service(const orc_probe_t *p)
 
 static json_object *svc_database(orc_worker_t *w)
 {
-    return probe_service(w->probe_db);
+    return orc_db_health(w->db);
 }
 
 static json_object *svc_cache(orc_worker_t *w)

@@ -1,0 +1,14 @@
+/*
+ * migrate.h - `orchesity migrate`: applies the embedded migrations to
+ * DATABASE_URL and exits, for deployments that prepare the schema before
+ * starting the gateways (workers otherwise do it themselves at start-up).
+ */
+#ifndef ORC_MIGRATE_H
+#define ORC_MIGRATE_H
+
+#include "common/config.h"
+
+/* Prints what it did on standard output; returns a process exit code. */
+int orc_migrate_run(const orc_config_t *cfg);
+
+#endif
