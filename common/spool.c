@@ -223,8 +223,8 @@ int orc_spool_append(orc_spool_t *s, const void *payload, size_t len)
         return ORC_ERR;
     }
     s->end += total;
-    if (s->fsync && fdatasync(s->fd) != 0)
-        return ORC_ERR; /* the record is written; only its flush failed */
+    if (s->fsync && fdatasync(s->fd) != 0) /* the record is written; only its flush failed */
+        orc_log_error("cannot flush the spool file %s to disk: %s", s->path, strerror(errno));
     return ORC_OK;
 }
 

@@ -46,7 +46,10 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 {
     if (p[0] >= 0x01 && p[0] < 0x80)
         return 1;
-    size_t len = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    size_t len = p[0] >= 0xc2 && p[0] <= 0xdf   ? 2
+                 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+                 : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                                : 0;
     if (len == 0 || len > n)
         return 0;
     for (size_t i = 1; i < len; i++)
@@ -137,8 +140,8 @@ int orc_reqlog_text_parse(const char *s, orc_reqlog_text_t *out)
 
 /* ---- the record -------------------------------------------------------- */
 
-void orc_reqlog_rec_init(orc_reqlog_rec_t *rec, const char *request_id, const char *endpoint, uint64_t wall_ms,
-                         uint64_t start_us)
+void orc_reqlog_rec_init(orc_reqlog_rec_t *rec, const char *request_id, const char *endpoint,
+                         uint64_t wall_ms, uint64_t start_us)
 {
     memset(rec, 0, sizeof(*rec));
     snprintf(rec->request_id, sizeof(rec->request_id), "%s", request_id);
@@ -235,7 +238,8 @@ void orc_reqlog_rec_job(orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set,
 static const char *body_str(json_object *body, const char *key)
 {
     json_object *v;
-    if (body == NULL || !json_object_object_get_ex(body, key, &v) || !json_object_is_type(v, json_type_string))
+    if (body == NULL || !json_object_object_get_ex(body, key, &v) ||
+        !json_object_is_type(v, json_type_string))
         return NULL;
     return json_object_get_string(v);
 }
@@ -340,8 +344,8 @@ static json_object *providers_json(const orc_reqlog_rec_t *rec)
         for (size_t i = 0; i < json_object_array_length(named) && i < 16; i++) {
             json_object *p = json_object_array_get_idx(named, i);
             if (json_object_is_type(p, json_type_string))
-                json_object_array_add(out, clean_string(json_object_get_string(p),
-                                                        (size_t)json_object_get_string_len(p), 64));
+                json_object_array_add(
+                    out, clean_string(json_object_get_string(p), (size_t)json_object_get_string_len(p), 64));
         }
         return out;
     }
@@ -369,17 +373,19 @@ static const char *model_of(const orc_reqlog_rec_t *rec)
 static void add_request_fields(json_object *o, const orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set)
 {
     json_object *msgs;
-    bool body_has = body_str(rec->body, "prompt") || (rec->body && json_object_object_get_ex(rec->body, "messages", &msgs));
+    bool body_has = body_str(rec->body, "prompt") ||
+                    (rec->body && json_object_object_get_ex(rec->body, "messages", &msgs));
     add_prompt(o, body_has ? rec->body : rec->request, set);
     json_object_object_add(o, "providers", providers_json(rec));
     add_str(o, "model", model_of(rec), 255);
     json_object *mt = number_field(rec->body, rec->request, "max_tokens", true);
-    json_object_object_add(o, "max_tokens", mt ? mt : number_field(rec->body, rec->request, "max_completion_tokens", true));
+    json_object_object_add(o, "max_tokens",
+                           mt ? mt : number_field(rec->body, rec->request, "max_completion_tokens", true));
     json_object_object_add(o, "temperature", number_field(rec->body, rec->request, "temperature", false));
 }
 
-json_object *orc_reqlog_rec_json(const orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set, int http_status,
-                                 bool stream, uint64_t now_us)
+json_object *orc_reqlog_rec_json(const orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set,
+                                 int http_status, bool stream, uint64_t now_us)
 {
     char ts[40];
     json_object *o = json_object_new_object();
@@ -398,7 +404,8 @@ json_object *orc_reqlog_rec_json(const orc_reqlog_rec_t *rec, const orc_reqlog_s
     orc_json_add_str(o, "created_at", ts);
     orc_json_add_str(o, "session_id", rec->session_id[0] ? rec->session_id : NULL);
     json_object_object_add(o, "results", json_object_get(rec->results));
-    json_object_object_add(o, "errors", json_object_array_length(rec->errors) ? json_object_get(rec->errors) : NULL);
+    json_object_object_add(o, "errors",
+                           json_object_array_length(rec->errors) ? json_object_get(rec->errors) : NULL);
     orc_json_add_double(o, "total_response_time", (double)(now_us - rec->start_us) / 1e6);
     orc_json_add_int(o, "tokens_used", ORC_MIN(rec->tokens, (int64_t)INT32_MAX));
     orc_json_add_double(o, "cost_usd", rec->cost);
@@ -427,7 +434,8 @@ orc_reqlog_t *orc_reqlog_new(orc_worker_t *w)
         return NULL;
     rl->w = w;
     rl->set = settings_of(c);
-    rl->spool = orc_spool_create(c->reqlog_spool_dir, (uint64_t)c->reqlog_spool_max_mb << 20, c->reqlog_fsync);
+    rl->spool =
+        orc_spool_create(c->reqlog_spool_dir, (uint64_t)c->reqlog_spool_max_mb << 20, c->reqlog_fsync);
     if (rl->spool == NULL)
         orc_log_error("the request log cannot spool: requests are served but not logged");
     rl->writer = orc_reqlog_writer_new(w, rl->spool);
@@ -469,16 +477,19 @@ static void lost(orc_reqlog_t *rl, const char *request_id, int err)
     if (now - rl->last_error_ms < ERROR_LOG_EVERY_MS)
         return;
     if (rl->spool == NULL)
-        orc_log_error("request log: record of request %s not logged: no spool file (%llu since the last report)",
-                      request_id, (unsigned long long)rl->lost_since_log);
+        orc_log_error(
+            "request log: record of request %s not logged: no spool file (%llu since the last report)",
+            request_id, (unsigned long long)rl->lost_since_log);
     else if (err == EFBIG)
-        orc_log_error("request log: the spool is full (request_log.spool_max_mb = %d): record of request %s not "
-                      "logged (%llu since the last report); is PostgreSQL reachable?",
-                      rl->w->cfg->reqlog_spool_max_mb, request_id, (unsigned long long)rl->lost_since_log);
+        orc_log_error(
+            "request log: the spool is full (request_log.spool_max_mb = %d): record of request %s not "
+            "logged (%llu since the last report); is PostgreSQL reachable?",
+            rl->w->cfg->reqlog_spool_max_mb, request_id, (unsigned long long)rl->lost_since_log);
     else
-        orc_log_error("request log: cannot write the spool file %s: %s: record of request %s not logged (%llu "
-                      "since the last report)",
-                      orc_spool_path(rl->spool), strerror(err), request_id, (unsigned long long)rl->lost_since_log);
+        orc_log_error(
+            "request log: cannot write the spool file %s: %s: record of request %s not logged (%llu "
+            "since the last report)",
+            orc_spool_path(rl->spool), strerror(err), request_id, (unsigned long long)rl->lost_since_log);
     rl->last_error_ms = now;
     rl->lost_since_log = 0;
 }
@@ -489,10 +500,11 @@ static void watch_bound(orc_reqlog_t *rl)
     if (max == 0)
         return;
     if (!rl->warned_full && used * 100 >= max * WARN_PERCENT) {
-        orc_log_warn("request log: the spool is %llu%% full (%llu of %llu MiB): PostgreSQL is not keeping up or "
-                     "is away",
-                     (unsigned long long)(used * 100 / max), (unsigned long long)(used >> 20),
-                     (unsigned long long)(max >> 20));
+        orc_log_warn(
+            "request log: the spool is %llu%% full (%llu of %llu MiB): PostgreSQL is not keeping up or "
+            "is away",
+            (unsigned long long)(used * 100 / max), (unsigned long long)(used >> 20),
+            (unsigned long long)(max >> 20));
         rl->warned_full = true;
     } else if (rl->warned_full && used * 100 < max * REARM_PERCENT) {
         orc_log_notice("request log: the spool is below %d%% again", REARM_PERCENT);
@@ -503,7 +515,8 @@ static void watch_bound(orc_reqlog_t *rl)
 static void spool_record(orc_reqlog_t *rl, const orc_reqlog_rec_t *rec, json_object *o)
 {
     size_t len = 0;
-    const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *text =
+        json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     if (rl->spool == NULL || text == NULL) {
         lost(rl, rec->request_id, ENOMEM);
         return;
@@ -588,11 +601,16 @@ json_object *orc_reqlog_health(const orc_worker_t *w)
     }
     orc_reqlog_writer_status_t st;
     orc_reqlog_writer_status(w->reqlog->writer, &st);
+    uint64_t spool = 0, backlog = 0;
+    for (uint32_t i = 0; i < w->shm->nslots; i++) /* every worker's files, as of its last tick */
+        if (atomic_load(&w->shm->slots[i].state) != ORC_SLOT_FREE) {
+            spool += atomic_load(&w->shm->slots[i].reqlog_spool_bytes);
+            backlog += atomic_load(&w->shm->slots[i].reqlog_backlog_bytes);
+        }
     bool full = w->reqlog->warned_full || w->reqlog->spool == NULL;
     orc_json_add_str(o, "status", full ? "degraded" : "healthy");
-    orc_json_add_int(o, "spool_bytes", (int64_t)st.spool_bytes);
-    orc_json_add_int(o, "backlog_bytes", (int64_t)st.backlog_bytes);
-    orc_json_add_int(o, "spool_files", st.files);
+    orc_json_add_int(o, "spool_bytes", (int64_t)spool);
+    orc_json_add_int(o, "backlog_bytes", (int64_t)backlog);
     orc_json_add_int(o, "spool_max_bytes", w->reqlog->spool ? (int64_t)orc_spool_max(w->reqlog->spool) : 0);
     orc_json_add_bool(o, "database_connected", st.connected);
     orc_json_add_bool(o, "schema_ready", st.schema_ready);

@@ -80,8 +80,8 @@ void orc_reqlog_release(struct orc_req_s *rq);
 
 /* ---- the record itself (pure, unit-tested) ----------------------------- */
 
-void orc_reqlog_rec_init(orc_reqlog_rec_t *rec, const char *request_id, const char *endpoint, uint64_t wall_ms,
-                         uint64_t start_us);
+void orc_reqlog_rec_init(orc_reqlog_rec_t *rec, const char *request_id, const char *endpoint,
+                         uint64_t wall_ms, uint64_t start_us);
 void orc_reqlog_rec_clear(orc_reqlog_rec_t *rec);
 void orc_reqlog_rec_job(orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set, json_object *canonical,
                         const struct orc_job_result_s *r);
@@ -90,8 +90,8 @@ void orc_reqlog_rec_session(orc_reqlog_rec_t *rec, const char *header);
 /* An error reply (status >= 400) that no job explains: its detail. */
 void orc_reqlog_rec_reply_error(orc_reqlog_rec_t *rec, int status, const char *body, size_t len);
 /* The record as the writer ships it. */
-json_object *orc_reqlog_rec_json(const orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set, int http_status,
-                                 bool stream, uint64_t now_us);
+json_object *orc_reqlog_rec_json(const orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set,
+                                 int http_status, bool stream, uint64_t now_us);
 
 /* A copy of S (LEN bytes) that is valid UTF-8 without NUL bytes (each
  * bad byte becomes U+FFFD), cut at a character boundary to at most MAX

@@ -30,7 +30,7 @@
 
 #define ADOPT_MAX 16
 #define SCAN_EVERY_MS 2000
-#define RETRY_MS 1000   /* after an error that is not the data's fault */
+#define RETRY_MS 1000 /* after an error that is not the data's fault */
 #define WARN_EVERY_MS 10000
 
 const char orc_reqlog_insert_sql[] =
@@ -200,8 +200,8 @@ static bool build_batch(orc_reqlog_writer_t *wr, orc_spool_t *src)
     evbuffer_drain(wr->batch, evbuffer_get_length(wr->batch));
     wr->nrecs = 0;
     wr->src = src;
-    int64_t end = orc_spool_read(src, from, ORC_REQLOG_BATCH_BYTES, single ? 1 : ORC_REQLOG_BATCH_ROWS, add_record,
-                                 wr, &torn);
+    int64_t end = orc_spool_read(src, from, ORC_REQLOG_BATCH_BYTES, single ? 1 : ORC_REQLOG_BATCH_ROWS,
+                                 add_record, wr, &torn);
     if (end < 0)
         return false;
     if (wr->nrecs == 0 && torn) {
@@ -288,8 +288,7 @@ static void on_result(void *arg, orc_pg_rc_t rc, const PGresult *res, const char
     if (rc == ORC_PG_OK) {
         orc_counter_add(&wr->w->slot->counters.reqlog_shipped, (uint64_t)wr->nrecs);
         advance(wr);
-    }
-    else if (rc == ORC_PG_SQL_ERROR)
+    } else if (rc == ORC_PG_SQL_ERROR)
         rejected(wr, res, error);
     else
         wr->retry_at_ms = orc_now_ms() + ORC_REQLOG_TICK_MS;

@@ -19,6 +19,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("ORCHESITY_BIN", os.path.join(ROOT, "orchesity"))
 
 _started = []
+_cleanups = []  # functions run after the gateways stop (private database servers...)
 
 BAD_LOG_PATTERNS = [
     re.compile(r"\[alert\]"),
@@ -235,7 +236,14 @@ def cleanup_all():
             except ProcessLookupError:
                 pass
         bad.extend(gw.bad_log_lines())
+    while _cleanups:
+        _cleanups.pop()()
     return bad
+
+
+def on_cleanup(fn):
+    """Runs FN when the test ends, after its gateways have stopped."""
+    _cleanups.append(fn)
 
 
 def pids_in_dir(gw):

@@ -22,17 +22,17 @@ const orc_route_t orc_api_routes[] = {
     {GET, "/metrics", orc_api_metrics, "metrics", false},
     {GET, "/api/admin/config", orc_api_admin_config, "admin_config", true},
     {POST, "/api/admin/reload", orc_api_admin_reload, "admin_reload", true},
-    {POST, "/api/llm/orchestrate", orc_api_llm_orchestrate, "llm_orchestrate", false},
-    {POST, "/api/llm/test/{provider}", orc_api_llm_test, "llm_test", false},
+    {POST, "/api/llm/orchestrate", orc_api_llm_orchestrate, "llm_orchestrate", false, true},
+    {POST, "/api/llm/test/{provider}", orc_api_llm_test, "llm_test", false, true},
     {GET, "/api/llm/providers", orc_api_llm_providers, "llm_providers", false},
     {GET, "/api/llm/stats", orc_api_llm_stats, "llm_stats", false},
     {GET, "/api/llm/dwa/stats", orc_api_dwa_stats, "dwa_stats", false},
     {POST, "/api/llm/dwa/reset", orc_api_dwa_reset, "dwa_reset", true},
     {GET, "/api/llm/dwa/best-provider", orc_api_dwa_best, "dwa_best_provider", false},
     {POST, "/api/llm/feedback", orc_api_feedback, "llm_feedback", false},
-    {POST, "/v1/chat/completions", orc_api_openai_chat, "v1_chat_completions", false},
+    {POST, "/v1/chat/completions", orc_api_openai_chat, "v1_chat_completions", false, true},
     {GET, "/v1/models", orc_api_openai_models, "v1_models", false},
-    {POST, "/v1/messages", orc_api_anthropic_messages, "v1_messages", false},
+    {POST, "/v1/messages", orc_api_anthropic_messages, "v1_messages", false, true},
 };
 
 const size_t orc_api_nroutes = ORC_ARRAY_LEN(orc_api_routes);
