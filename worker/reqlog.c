@@ -235,13 +235,21 @@ void orc_reqlog_rec_job(orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set,
     rec->cost += r->cost_usd;
 }
 
-static const char *body_str(json_object *body, const char *key)
+/* The string KEY of BODY (and its length, NUL bytes included), or NULL. */
+static const char *body_strn(json_object *body, const char *key, size_t *len)
 {
     json_object *v;
     if (body == NULL || !json_object_object_get_ex(body, key, &v) ||
         !json_object_is_type(v, json_type_string))
         return NULL;
+    *len = (size_t)json_object_get_string_len(v);
     return json_object_get_string(v);
+}
+
+static const char *body_str(json_object *body, const char *key)
+{
+    size_t len;
+    return body_strn(body, key, &len);
 }
 
 void orc_reqlog_rec_session(orc_reqlog_rec_t *rec, const char *header)
@@ -280,6 +288,7 @@ void orc_reqlog_rec_reply_error(orc_reqlog_rec_t *rec, int status, const char *b
 /* Appends the text of one message's content (a string or text parts). */
 static void append_content(struct evbuffer *b, json_object *content)
 {
+    size_t len;
     if (json_object_is_type(content, json_type_string)) {
         evbuffer_add(b, json_object_get_string(content), (size_t)json_object_get_string_len(content));
         return;
@@ -287,9 +296,11 @@ static void append_content(struct evbuffer *b, json_object *content)
     if (!json_object_is_type(content, json_type_array))
         return;
     for (size_t i = 0; i < json_object_array_length(content); i++) {
-        const char *t = body_str(json_object_array_get_idx(content, i), "text");
-        if (t != NULL)
-            evbuffer_add_printf(b, "%s%s", i ? "\n" : "", t);
+        const char *t = body_strn(json_object_array_get_idx(content, i), "text", &len);
+        if (t != NULL) {
+            evbuffer_add(b, "\n", i ? 1 : 0);
+            evbuffer_add(b, t, len);
+        }
     }
 }
 
@@ -298,10 +309,11 @@ static void append_content(struct evbuffer *b, json_object *content)
 static void add_prompt(json_object *o, json_object *req, const orc_reqlog_settings_t *set)
 {
     json_object *msgs, *system;
-    const char *p = body_str(req, "prompt");
+    size_t plen = 0;
+    const char *p = body_strn(req, "prompt", &plen);
     if (p != NULL || set->prompts == ORC_REQLOG_OFF || req == NULL ||
         !json_object_object_get_ex(req, "messages", &msgs) || !json_object_is_type(msgs, json_type_array)) {
-        add_kept(o, "prompt", p, p ? strlen(p) : 0, set->prompts, set->truncate_bytes);
+        add_kept(o, "prompt", p, plen, set->prompts, set->truncate_bytes);
         return;
     }
     struct evbuffer *b = evbuffer_new();
