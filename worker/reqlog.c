@@ -86,6 +86,12 @@ char *orc_reqlog_clean(const char *s, size_t len, size_t max, size_t *out_len)
     return out;
 }
 
+/* A number with all its digits (orc_json_add_double keeps three decimals). */
+static void add_num(json_object *o, const char *key, double v)
+{
+    json_object_object_add(o, key, json_object_new_double(v));
+}
+
 /* S as a clean JSON string of at most MAX bytes (NULL: JSON null). */
 static json_object *clean_string(const char *s, size_t len, size_t max)
 {
@@ -171,7 +177,7 @@ static json_object *attempt_row(orc_reqlog_rec_t *rec, const orc_attempt_t *a)
     add_str(o, "model", a->model, 255);
     orc_json_add_str(o, "status", a->cls == ORC_FAIL_NONE ? "success" : "failed");
     json_object_object_add(o, "http_status", a->status > 0 ? json_object_new_int(a->status) : NULL);
-    orc_json_add_double(o, "response_time", (double)a->latency_us / 1e6);
+    add_num(o, "response_time", (double)a->latency_us / 1e6);
     add_str(o, "error", a->error[0] ? a->error : NULL, 2000);
     orc_json_add_str(o, "error_class", a->cls == ORC_FAIL_NONE ? NULL : orc_fail_class_name(a->cls));
     return o;
@@ -186,7 +192,7 @@ static void add_answer(json_object *o, const orc_reqlog_settings_t *set, const o
     orc_json_add_int(o, "completion_tokens", r->usage.completion_tokens);
     json_object_object_add(o, "time_to_first_token",
                            r->ttft_us > 0 ? json_object_new_double((double)r->ttft_us / 1e6) : NULL);
-    orc_json_add_double(o, "cost_usd", r->cost_usd);
+    add_num(o, "cost_usd", r->cost_usd);
 }
 
 static const char *job_provider(const orc_job_result_t *r)
@@ -203,8 +209,8 @@ static void add_job_summary(orc_reqlog_rec_t *rec, const orc_job_result_t *r)
     add_str(s, "model", r->model, 255);
     orc_json_add_bool(s, "success", r->ok);
     orc_json_add_int(s, "tokens_used", r->ok ? r->usage.total_tokens : 0);
-    orc_json_add_double(s, "response_time", (double)r->latency_us / 1e6);
-    orc_json_add_double(s, "cost_usd", r->cost_usd);
+    add_num(s, "response_time", (double)r->latency_us / 1e6);
+    add_num(s, "cost_usd", r->cost_usd);
     orc_json_add_int(s, "attempts", r->nattempts);
     json_object_array_add(rec->results, s);
     if (r->ok)
@@ -418,9 +424,9 @@ json_object *orc_reqlog_rec_json(const orc_reqlog_rec_t *rec, const orc_reqlog_s
     json_object_object_add(o, "results", json_object_get(rec->results));
     json_object_object_add(o, "errors",
                            json_object_array_length(rec->errors) ? json_object_get(rec->errors) : NULL);
-    orc_json_add_double(o, "total_response_time", (double)(now_us - rec->start_us) / 1e6);
+    add_num(o, "total_response_time", (double)(now_us - rec->start_us) / 1e6);
     orc_json_add_int(o, "tokens_used", ORC_MIN(rec->tokens, (int64_t)INT32_MAX));
-    orc_json_add_double(o, "cost_usd", rec->cost);
+    add_num(o, "cost_usd", rec->cost);
     orc_json_add_bool(o, "cache_hit", rec->cache_hit);
     json_object_object_add(o, "attempts", json_object_get(rec->attempts));
     return o;

@@ -102,12 +102,12 @@ class PgServer:
 
     def sql(self, text, db=DB, user=None):
         """Runs TEXT with psql; returns the rows as lists of strings."""
-        r = subprocess.run(["psql", "-X", "-q", "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+        r = subprocess.run(["psql", "-X", "-q", "-At", "-F", "\t", "-R", "\x1e", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
                             "-p", str(self.port), "-U", user or ("postgres" if db == "postgres" else USER),
                             "-d", db, "-c", text], capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
             raise harness.TestFailure("psql: %s" % r.stderr.strip())
-        return [line.split("\t") for line in r.stdout.splitlines() if line != ""]
+        return [row.split("\t") for row in r.stdout.rstrip("\n").split("\x1e") if row != ""]
 
     def destroy(self):
         self.thaw()

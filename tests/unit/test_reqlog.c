@@ -33,7 +33,8 @@ Test(reqlog, clean_replaces_nul_and_invalid_utf8)
     cr_assert_str_eq(c, "x\xef\xbf\xbd\xef\xbf\xbd(");
     free(c);
     c = clean("\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80", 12, 100); /* overlong, surrogate, > U+10FFFF */
-    cr_assert_eq(strstr(c, "\xc0") == NULL && strstr(c, "\xed\xa0") == NULL && strstr(c, "\xf4\x90") == NULL, 1);
+    cr_assert_eq(strstr(c, "\xc0") == NULL && strstr(c, "\xed\xa0") == NULL && strstr(c, "\xf4\x90") == NULL,
+                 1);
     free(c);
     c = clean("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15, 100); /* valid text is kept as it is */
     cr_assert_str_eq(c, "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80");
@@ -77,8 +78,12 @@ static orc_job_result_t retried_result(void)
     r.latency_us = 90000;
     strcpy(r.model, "m2");
     r.nattempts = 2;
-    r.attempts[0] = (orc_attempt_t){.provider = "p1", .model = "m1", .status = 429, .cls = ORC_FAIL_RATE_LIMITED,
-                                    .latency_us = 1000, .retry = false};
+    r.attempts[0] = (orc_attempt_t){.provider = "p1",
+                                    .model = "m1",
+                                    .status = 429,
+                                    .cls = ORC_FAIL_RATE_LIMITED,
+                                    .latency_us = 1000,
+                                    .retry = false};
     strcpy(r.attempts[0].error, "slow down");
     r.attempts[1] = (orc_attempt_t){.provider = "p2", .model = "m2", .status = 200, .latency_us = 50000};
     return r;
@@ -98,9 +103,10 @@ Test(reqlog, one_row_per_attempt_and_the_answer_on_the_last)
 {
     orc_reqlog_rec_t rec;
     orc_reqlog_rec_init(&rec, "rid-1", "/v1/chat/completions", 1700000000123ull, 1000);
-    json_object *body = json_tokener_parse("{\"model\":\"auto\",\"max_tokens\":64,\"temperature\":0.5,"
-                                           "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
-                                           "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}]}");
+    json_object *body =
+        json_tokener_parse("{\"model\":\"auto\",\"max_tokens\":64,\"temperature\":0.5,"
+                           "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+                           "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}]}");
     rec.body = body;
     orc_job_result_t r = retried_result();
     orc_reqlog_rec_job(&rec, &FULL, body, &r);
