@@ -280,7 +280,12 @@ void orc_reqlog_rec_reply_error(orc_reqlog_rec_t *rec, int status, const char *b
 {
     if (status < 400 || json_object_array_length(rec->errors) > 0)
         return;
-    json_object *o = body && len <= REPLY_ERROR_MAX ? json_tokener_parse(body) : NULL;
+    json_object *o = NULL;
+    json_tokener *tok = body && len <= REPLY_ERROR_MAX ? json_tokener_new() : NULL;
+    if (tok != NULL) { /* BODY is not NUL-terminated */
+        o = json_tokener_parse_ex(tok, body, (int)len);
+        json_tokener_free(tok);
+    }
     const char *d = o ? reply_detail(o) : NULL;
     json_object *e = json_object_new_object();
     orc_json_add_int(e, "http_status", status);
