@@ -119,6 +119,7 @@ class Gateway:
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 self.env[k] = os.environ[k]
+        self.env["REQUEST_LOG_SPOOL_DIR"] = os.path.join(self.dir, "spool")  # never another gateway's
         self.env.update(env or {})
         self.args = args
         self.proc = None
