@@ -19,7 +19,7 @@
 #include "common/breaker.h"
 
 #define ORC_SHM_MAGIC 0x3130484d5343524fULL /* "ORCSHM01" */
-#define ORC_SHM_LAYOUT 2
+#define ORC_SHM_LAYOUT 3
 #define ORC_ROUTES_MAX 48
 #define ORC_STATUS_MAX 24
 #define ORC_SHM_PROVIDERS 32 /* distinct provider names over the master's life */
