@@ -58,6 +58,8 @@ struct orc_worker_s {
     struct orc_probe_s *probe_db;
     struct orc_probe_s *probe_cache;
     struct orc_redis_s *redis; /* NULL without cache.redis_url */
+    struct orc_cache_s *cache; /* the response cache on REDIS (NULL with it) */
+    int background;            /* work without a client (async orchestrations): a drain waits for it */
     struct orc_db_s *db;       /* disabled without database.url */
 };
 
