@@ -104,11 +104,11 @@ typedef struct {
     _Atomic uint64_t latency_sum_us;
     _Atomic uint64_t latency_count;
     _Atomic uint64_t bytes_out;
-    _Atomic uint64_t shed;         /* requests refused with 503 above worker_connections */
-    _Atomic uint64_t bad_requests; /* rejected by the HTTP parser before routing */
-    _Atomic uint64_t connections;  /* client connections accepted */
-    _Atomic uint64_t cache_hits;   /* response cache: answered from Redis */
-    _Atomic uint64_t cache_misses; /* looked up, not found */
+    _Atomic uint64_t shed;           /* requests refused with 503 above worker_connections */
+    _Atomic uint64_t bad_requests;   /* rejected by the HTTP parser before routing */
+    _Atomic uint64_t connections;    /* client connections accepted */
+    _Atomic uint64_t cache_hits;     /* response cache: answered from Redis */
+    _Atomic uint64_t cache_misses;   /* looked up, not found */
     _Atomic uint64_t cache_bypasses; /* not looked up: not cacheable, no-cache, disabled, Redis unavailable */
     _Atomic uint64_t cache_stores;   /* answers written */
     _Atomic uint64_t cache_errors;   /* Redis failures and timeouts of cache commands */

@@ -50,8 +50,9 @@ static void count_result(orc_cache_req_t *cr, orc_cache_result_t r, const char *
     orc_counters_t *c = counters(cr->w);
     cr->result = r;
     cr->reason = reason;
-    orc_counter_add(r == ORC_CACHE_HIT ? &c->cache_hits : r == ORC_CACHE_MISS ? &c->cache_misses
-                                                                               : &c->cache_bypasses,
+    orc_counter_add(r == ORC_CACHE_HIT    ? &c->cache_hits
+                    : r == ORC_CACHE_MISS ? &c->cache_misses
+                                          : &c->cache_bypasses,
                     1);
 }
 
@@ -71,8 +72,8 @@ int orc_cache_prepare(orc_worker_t *w, orc_cache_req_t *cr, const char *cache_co
                            &cr->store, &cr->ttl, err, errlen) != ORC_OK)
         return ORC_ERR;
     const char *why = orc_cache_uncacheable(request);
-    if (!usable(w) || why != NULL || orc_cache_key(cfg->cache_namespace, scope, request, cr->key,
-                                                   sizeof(cr->key)) != ORC_OK) {
+    if (!usable(w) || why != NULL ||
+        orc_cache_key(cfg->cache_namespace, scope, request, cr->key, sizeof(cr->key)) != ORC_OK) {
         cr->key[0] = '\0';
         cr->lookup = cr->store = false;
         cr->reason = usable(w) ? "not cacheable" : "disabled";
@@ -153,7 +154,8 @@ static void store_done(void *arg, orc_redis_rc_t rc, const redisReply *reply)
     bool ok = rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_STATUS;
     orc_counter_add(ok ? &counters(w)->cache_stores : &counters(w)->cache_errors, 1);
     if (rc == ORC_REDIS_OK && !ok)
-        orc_log_warn("cache: SET failed: %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+        orc_log_warn("cache: SET failed: %s",
+                     reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
 }
 
 void orc_cache_store(orc_cache_req_t *cr, json_object *entry)
@@ -162,8 +164,8 @@ void orc_cache_store(orc_cache_req_t *cr, json_object *entry)
     size_t len = 0;
     if (!cr->store || cr->key[0] == '\0' || entry == NULL)
         return;
-    const char *text =
-        json_object_to_json_string_length(entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *text = json_object_to_json_string_length(
+        entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     if (text == NULL || len > (size_t)cr->w->cfg->cache_max_entry_bytes || !admit(cr))
         return;
     snprintf(ttl, sizeof(ttl), "%d", cr->ttl);

@@ -64,7 +64,8 @@ int orc_cache_controls(const char *cache_control, const char *ttl, int default_t
 /* The SCAN MATCH pattern for a clear of PATTERN (NULL: the whole namespace).
  * PATTERN is a literal key suffix of letters, digits and "_-.:", optionally
  * ending in one "*"; anything else is refused with ERR (a 400). */
-int orc_cache_pattern(const char *ns, const char *pattern, char *out, size_t outlen, char *err, size_t errlen);
+int orc_cache_pattern(const char *ns, const char *pattern, char *out, size_t outlen, char *err,
+                      size_t errlen);
 
 /* Stream chunks -> the completion to store. */
 typedef struct orc_cache_collect_s orc_cache_collect_t;

@@ -105,7 +105,8 @@ void orc_cache_collect_chunk(orc_cache_collect_t *c, json_object *chunk)
         return;
     }
     json_object *choices = orc_json_get(chunk, "choices", json_type_array);
-    json_object *c0 = choices && json_object_array_length(choices) ? json_object_array_get_idx(choices, 0) : NULL;
+    json_object *c0 =
+        choices && json_object_array_length(choices) ? json_object_array_get_idx(choices, 0) : NULL;
     if (c0 == NULL)
         return; /* the usage chunk: the job's usage is used */
     if (json_object_array_length(choices) > 1 || orc_json_get_int(c0, "index", 0) != 0) {
@@ -137,7 +138,8 @@ static json_object *collected(orc_cache_collect_t *c, const orc_job_result_t *r)
     orc_json_add_int(o, "created", (int64_t)time(NULL));
     orc_json_add_str(o, "model", r->model);
     orc_json_add_str(msg, "role", "assistant");
-    orc_json_add_str(msg, "content", c->len || !json_object_array_length(c->calls) ? (c->text ? c->text : "") : NULL);
+    orc_json_add_str(msg, "content",
+                     c->len || !json_object_array_length(c->calls) ? (c->text ? c->text : "") : NULL);
     if (c->refusal != NULL)
         orc_json_add_str(msg, "refusal", c->refusal);
     if (json_object_array_length(c->calls) > 0)
@@ -208,7 +210,8 @@ int orc_cache_entry_answer(json_object *entry, int i, const char **provider, con
     *model = orc_json_get_str(a, "model");
     *completion = orc_json_get(a, "completion", json_type_object);
     json_object *choices = orc_json_get(*completion, "choices", json_type_array);
-    json_object *c0 = choices && json_object_array_length(choices) ? json_object_array_get_idx(choices, 0) : NULL;
+    json_object *c0 =
+        choices && json_object_array_length(choices) ? json_object_array_get_idx(choices, 0) : NULL;
     if (*provider == NULL || *model == NULL || orc_json_get(c0, "message", json_type_object) == NULL)
         return ORC_ERR;
     return ORC_OK;
@@ -227,7 +230,8 @@ json_object *orc_cache_fresh_completion(json_object *completion, const char *id)
 static json_object *message_of(json_object *completion, const char **finish)
 {
     json_object *choices = orc_json_get(completion, "choices", json_type_array);
-    json_object *c0 = choices && json_object_array_length(choices) ? json_object_array_get_idx(choices, 0) : NULL;
+    json_object *c0 =
+        choices && json_object_array_length(choices) ? json_object_array_get_idx(choices, 0) : NULL;
     *finish = orc_json_get_str(c0, "finish_reason");
     return orc_json_get(c0, "message", json_type_object);
 }

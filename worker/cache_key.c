@@ -94,7 +94,9 @@ static void put_value(EVP_MD_CTX *md, json_object *v, bool top)
     case json_type_boolean: put(md, json_object_get_boolean(v) ? 't' : 'f', "", 0); break;
     case json_type_int:
     case json_type_double: put_number(md, v); break;
-    case json_type_string: put(md, 's', json_object_get_string(v), (size_t)json_object_get_string_len(v)); break;
+    case json_type_string:
+        put(md, 's', json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        break;
     case json_type_array: {
         size_t n = json_object_array_length(v);
         put(md, 'a', &n, sizeof(n));

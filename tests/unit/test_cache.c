@@ -33,8 +33,9 @@ Test(cache, same_request_same_key)
     cr_assert_eq(strlen(a), 23 + 64);
     /* 1 and 1.0 are the same number; stream, stream_options and model do not split entries */
     key_of("s", "{" BASE ",\"temperature\":1}", a);
-    key_of("s", "{" BASE ",\"temperature\":1.0,\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-                "\"model\":\"alias\"}",
+    key_of("s",
+           "{" BASE ",\"temperature\":1.0,\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+           "\"model\":\"alias\"}",
            b);
     cr_assert_str_eq(a, b);
 }
@@ -125,8 +126,8 @@ Test(cache, request_controls)
     cr_assert(lookup && store, "directives are whole tokens");
     static const char *bad[] = {"0", "-1", "86401", "1e3", " 5", "5s", "", "99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_assert_eq(orc_cache_controls(NULL, bad[i], 3600, 86400, &lookup, &store, &ttl, err, sizeof(err)), -1,
-                     "TTL '%s' accepted", bad[i]);
+        cr_assert_eq(orc_cache_controls(NULL, bad[i], 3600, 86400, &lookup, &store, &ttl, err, sizeof(err)),
+                     -1, "TTL '%s' accepted", bad[i]);
 }
 
 static int pattern(const char *p, char *out)
@@ -148,8 +149,9 @@ Test(cache, patterns_stay_in_the_namespace)
     cr_assert_str_eq(out, "orchesity:session:abc");
     cr_assert_eq(pattern("orchesity:x*", out), 0); /* stays relative: orchesity:orchesity:x* */
     cr_assert_str_eq(out, "orchesity:orchesity:x*");
-    static const char *attacks[] = {"../*", "..", "a..b", "*:*", "**", "[a-z]*", "?", "a?", "\\*", "a\\",
-                                    "a b", "a/b", "", "x*y", "*x", "{a,b}", "^a", "a\n", "\xc3\xa9"};
+    static const char *attacks[] = {"../*", "..",    "a..b", "*:*", "**",      "[a-z]*", "?",
+                                    "a?",   "\\*",   "a\\",  "a b", "a/b",     "",       "x*y",
+                                    "*x",   "{a,b}", "^a",   "a\n", "\xc3\xa9"};
     for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++)
         cr_assert_eq(pattern(attacks[i], out), -1, "pattern '%s' accepted as %s", attacks[i], out);
     char longp[200];
@@ -183,11 +185,12 @@ static orc_job_result_t ok_result(void)
 
 Test(cache, replay_collects_back_to_the_same_completion)
 {
-    const char *text = "{\"id\":\"x\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"gpt-4o-mini\","
-                       "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello there\","
-                       "\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
-                       "\"arguments\":\"{\\\"a\\\":1}\"}}]},\"finish_reason\":\"tool_calls\"}],"
-                       "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}";
+    const char *text =
+        "{\"id\":\"x\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"gpt-4o-mini\","
+        "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello there\","
+        "\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+        "\"arguments\":\"{\\\"a\\\":1}\"}}]},\"finish_reason\":\"tool_calls\"}],"
+        "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}";
     json_object *completion = json_tokener_parse(text);
     orc_cache_collect_t *c = orc_cache_collect_new();
     orc_cache_replay(completion, "chatcmpl-new", true, collect_emit, c);
