@@ -73,7 +73,8 @@ orc_cache_collect_t *orc_cache_collect_new(void);
 void orc_cache_collect_free(orc_cache_collect_t *c);
 void orc_cache_collect_chunk(orc_cache_collect_t *c, json_object *chunk);
 /* The completion of a successful job (new reference), or NULL when there is
- * nothing complete to store (failure, error chunk, no finish reason). */
+ * nothing complete to store (failure, error chunk, no finish reason).  C
+ * NULL for a stream: its text only (r->text). */
 json_object *orc_cache_completion(orc_cache_collect_t *c, const orc_job_result_t *r);
 
 /* An entry holding COMPLETIONS[i] answered by PROVIDERS[i]/MODELS[i] (taken). */

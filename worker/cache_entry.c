@@ -154,9 +154,13 @@ static json_object *collected(orc_cache_collect_t *c, const orc_job_result_t *r)
 
 json_object *orc_cache_completion(orc_cache_collect_t *c, const orc_job_result_t *r)
 {
+    orc_cache_collect_t *own = NULL;
     if (!r->ok)
         return NULL;
+    if (r->response == NULL && c == NULL && (own = c = orc_cache_collect_new()) != NULL)
+        append(c, r->text ? r->text : ""); /* the text alone: what the caller kept of the stream */
     json_object *o = r->response ? json_object_get(r->response) : collected(c, r);
+    orc_cache_collect_free(own);
     json_object *choices = orc_json_get(o, "choices", json_type_array);
     if (o == NULL || choices == NULL || json_object_array_length(choices) != 1) {
         json_object_put(o);

@@ -6,6 +6,7 @@
 #include "common/orc.h"
 #include "common/shm.h"
 #include "worker/api/api.h"
+#include "worker/api/llm_async.h"
 
 #define GET ORC_METHOD_GET | ORC_METHOD_HEAD
 #define POST ORC_METHOD_POST
@@ -24,6 +25,7 @@ const orc_route_t orc_api_routes[] = {
     {POST, "/api/admin/reload", orc_api_admin_reload, "admin_reload", true},
     {POST, "/api/llm/orchestrate", orc_api_llm_orchestrate, "llm_orchestrate", false},
     {POST, "/api/llm/test/{provider}", orc_api_llm_test, "llm_test", false},
+    {GET, "/api/llm/status/{request_id}", orc_api_llm_status, "llm_status", false},
     {GET, "/api/llm/providers", orc_api_llm_providers, "llm_providers", false},
     {GET, "/api/llm/stats", orc_api_llm_stats, "llm_stats", false},
     {GET, "/api/llm/dwa/stats", orc_api_dwa_stats, "dwa_stats", false},
