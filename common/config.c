@@ -182,7 +182,7 @@ static void set_defaults(orc_config_t *cfg)
     cfg->db_pool_size = 20;
     cfg->db_pool_timeout = 30;
     cfg->db_pool_recycle = 3600;
-    cfg->redis_pool_size = 10;
+    cfg->redis_pool_size = 256;
     cfg->redis_max_connections = 20;
     cfg->cache_expire_seconds = 3600;
     cfg->enable_caching = true;
