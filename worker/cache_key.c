@@ -78,7 +78,8 @@ static void put_object(EVP_MD_CTX *md, json_object *o, bool top)
         if (!skip)
             keys[k++] = name;
     }
-    qsort(keys, k, sizeof(*keys), key_cmp);
+    if (k > 1)
+        qsort(keys, k, sizeof(*keys), key_cmp);
     put(md, 'o', &k, sizeof(k));
     for (size_t i = 0; i < k; i++) {
         put(md, 'k', keys[i], strlen(keys[i]));

@@ -333,6 +333,7 @@ def test_redis_refused_then_frozen_under_load():
     base_gw.stop()
     check(all(s == 200 for s, _, _ in baseline), "baseline failures")
     b99 = pct([t for _, t, _ in baseline], 0.99)
+    b_max = max(t for _, t, _ in baseline)
     # refused: nothing listens
     gw = gateway(mock, "redis://127.0.0.1:%d/0" % free_port())
     refused = run_load(gw.port, 3, "refused")
@@ -352,11 +353,17 @@ def test_redis_refused_then_frozen_under_load():
         check(not failed, "%d of %d requests failed with Redis frozen: %r" % (len(failed), len(frozen), failed[:5]))
         f_max = max(t for _, t, _ in frozen)
         f99 = pct([t for _, t, _ in frozen], 0.99)
-        print("  baseline p99 %.1f ms; frozen p99 %.1f ms, max %.1f ms over %d requests" %
-              (b99 * 1e3, f99 * 1e3, f_max * 1e3, len(frozen)))
-        # every request: its own work plus at most the budget (and scheduling noise of a shared machine)
-        check(f_max <= b99 + budget + 0.080, "a request waited %.1f ms (baseline p99 %.1f ms)" %
-              (f_max * 1e3, b99 * 1e3))
+        print("  baseline p99 %.1f ms, max %.1f ms; frozen p99 %.1f ms, max %.1f ms over %d requests" %
+              (b99 * 1e3, b_max * 1e3, f99 * 1e3, f_max * 1e3, len(frozen)))
+        # Each request takes what it takes without Redis plus at most the
+        # budget: no more requests beyond that than the baseline has beyond
+        # its p99 (a shared machine's noise), and none near the connect
+        # timeout (1 s), which a request waiting on a reconnect would show.
+        slow = sum(t > b99 + budget + 0.010 for _, t, _ in frozen) / len(frozen)
+        base_slow = sum(t > b99 + 0.010 for _, t, _ in baseline) / len(baseline)
+        check(slow <= base_slow + 0.005, "%.2f %% of the requests took more than p99 + budget (baseline %.2f %%)" %
+              (slow * 100, base_slow * 100))
+        check(f_max < 0.5, "a request waited %.1f ms" % (f_max * 1e3))
         check(f99 <= b99 + budget + 0.010, "frozen p99 %.1f ms vs baseline %.1f ms" % (f99 * 1e3, b99 * 1e3))
         h = gw.get_json("/api/health/service/cache")["health"]
         check(h["status"] == "unhealthy", "health with Redis frozen: %r" % h)
