@@ -11,5 +11,10 @@
 -- library is preloaded by the compose files' postgres command).
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 
--- Timestamps are stored as timestamptz; show them in UTC.
-ALTER DATABASE orchesity_db SET timezone TO 'UTC';
+-- Timestamps are stored as timestamptz; show them in UTC (in whichever
+-- database POSTGRES_DB names).
+DO $$
+BEGIN
+    EXECUTE format('ALTER DATABASE %I SET timezone TO %L', current_database(), 'UTC');
+END
+$$;
