@@ -382,6 +382,49 @@ def test_entrypoint_without_log_directory_logs_to_stdout():
         check('"path":"/api/health/live"' in f.read(), "the access log is not on standard output")
 
 
+def test_production_environment_reads_every_secret_file():
+    """docker-compose.prod.yml's environment, with /run/secrets/* as files
+    like the ones scripts/make-secrets writes: every *_FILE is understood,
+    the keys work, and none of them shows up in a response or the log."""
+    db, redis = service_urls()
+    mock = Mock().start()
+    secrets = tempfile.mkdtemp(prefix="orc-secrets-")
+    env = {k: str(v) for k, v in compose_config("docker-compose.prod.yml")["services"]["orchesity-api"]
+           ["environment"].items()}
+    values = {"database_url": db.replace("postgresql://", "postgresql+asyncpg://"),
+              "secret_key": "admin-%f" % time.time(), "openai_api_key": "sk-from-a-file-0001",
+              "anthropic_api_key": "", "gemini_api_key": "", "grok_api_key": ""}
+    for k, v in list(env.items()):
+        if k.endswith("_FILE"):
+            name = v.rsplit("/", 1)[1]
+            check(name in values, "unexpected secret %s" % v)
+            env[k] = os.path.join(secrets, name)
+            with open(env[k], "w") as f:
+                f.write(values[name] + "\n")
+    check(sum(k.endswith("_FILE") for k in env) == 6, "secret files: %r" % sorted(env))
+    env["REDIS_URL"] = map_url(env["REDIS_URL"], redis)
+    port = free_port()
+    env.update({"HOST": "127.0.0.1", "PORT": str(port), "HEALTH_CHECK_INTERVAL": "1",
+                "OPENAI_BASE_URL": mock.url + "/v1",
+                "PATH": os.path.dirname(os.path.abspath(BIN)) + ":" + os.environ["PATH"]})
+    c = Container(env, port).start()
+    providers = {p["name"]: p["configured"] for p in c.get_json("/api/llm/providers")["providers"]}
+    check(providers == {"openai": True, "anthropic": False, "gemini": False, "grok": False},
+          "providers configured from the key files: %r" % providers)
+    r = c.request("POST", "/api/llm/orchestrate", body=json.dumps({"prompt": "hi", "providers": ["openai"]}))
+    check(r.status == 200, "orchestrate: %d" % r.status)
+    check(c.get("/api/admin/config").status == 401, "admin route without the SECRET_KEY_FILE key")
+    admin = c.get("/api/admin/config", headers={"Authorization": "Bearer " + values["secret_key"]})
+    check(admin.status == 200, "admin route with the key: %d" % admin.status)
+    wait_until(lambda: c.get_json("/api/health/service/database")["health"]["status"] == "healthy", 10,
+               what="database healthy from DATABASE_URL_FILE")
+    seen = admin.body.decode() + c.get("/api/health").body.decode() + c.log()
+    for name in ("secret_key", "openai_api_key"):
+        check(values[name] not in seen, "%s leaks" % name)
+    check(urllib.parse.urlsplit(db).password not in seen, "the database password leaks")
+    shutil.rmtree(secrets, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------
 # Replicas behind nginx
 # ---------------------------------------------------------------------------
