@@ -182,6 +182,43 @@ def test_yaml_lint_and_kubernetes_config():
     check(all(p["datasource"]["uid"] == ds["uid"] for p in dash["panels"]), "dashboard datasource uid")
 
 
+def runtime_packages():
+    """The packages the Dockerfile's runtime stage installs."""
+    text = read("docker/Dockerfile").replace("\\\n", " ")
+    stage = text[text.rindex("\nFROM "):]
+    m = re.search(r"apt-get install -y --no-install-recommends ([^&]+)&&", stage)
+    check(m, "no apt-get install in the runtime stage")
+    return set(m.group(1).split())
+
+
+def test_runtime_image_has_every_library_the_binary_links():
+    """Each shared library the gateway needs (NEEDED of the binary) comes from
+    a package the runtime stage installs (libc6 is in every Debian image)."""
+    p = subprocess.run(["objdump", "-p", BIN], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 0, "objdump: %s" % p.stderr)
+    needed = re.findall(r"^\s*NEEDED\s+(\S+)$", p.stdout, re.M)
+    ldd = subprocess.run(["ldd", BIN], capture_output=True, text=True, timeout=10).stdout
+    paths = dict(re.findall(r"^\s*(\S+) => (\S+)", ldd, re.M))
+    installed = runtime_packages() | {"libc6"}
+    missing = []
+    for soname in needed:
+        if soname.startswith(("libasan", "libubsan")):
+            continue  # the sanitizer build's runtime, never in an image
+        path = paths.get(soname, soname)
+        real = os.path.realpath(path)
+        owner = ""
+        # dpkg knows a file by the path its package ships (/lib or /usr/lib).
+        for candidate in (path, real, real.replace("/usr/lib/", "/lib/", 1)):
+            owner = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True, timeout=10).stdout
+            if owner:
+                break
+        pkg = owner.split(":")[0].strip() if owner else "?"
+        if pkg not in installed:
+            missing.append("%s (%s)" % (soname, pkg))
+    check(needed and not missing, "libraries without their package in the runtime stage: %r" % missing)
+    check("curl" in installed, "curl (the HEALTHCHECK) is not installed")
+
+
 def nginx_test_config(directory, replicas, listen_port):
     """docker/nginx.conf with the compose service name mapped to loopback
     replicas and the listen port moved; nothing else changes."""
