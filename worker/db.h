@@ -34,7 +34,8 @@ bool orc_db_enabled(const orc_db_t *db);
 /* The schema is at the version this binary knows (applied by any process). */
 bool orc_db_schema_ready(const orc_db_t *db);
 
-int orc_db_query(orc_db_t *db, const char *sql, int nparams, const char *const *values, orc_pg_cb cb, void *arg);
+int orc_db_query(orc_db_t *db, const char *sql, int nparams, const char *const *values, orc_pg_cb cb,
+                 void *arg);
 int orc_db_cancel(orc_db_t *db, int id);
 
 /* {"status": "healthy|unhealthy|disabled", "error", "schema_version", "pool": {...}} */

@@ -43,15 +43,15 @@ typedef enum {
 typedef void (*orc_pg_cb)(void *arg, orc_pg_rc_t rc, const PGresult *res, const char *error);
 
 typedef struct {
-    const char *url;               /* DATABASE_URL; see orc_pg_parse_url */
-    struct evdns_base *dns;        /* for a host name (borrowed) */
-    const char *application_name;  /* shown in pg_stat_activity */
-    int connect_timeout_ms;        /* resolve + connect + authenticate (default 2000) */
-    int reconnect_min_ms;          /* first delay after a failure (default 100), doubling ... */
-    int reconnect_max_ms;          /* ... up to this (default 2000) */
-    int recycle_s;                 /* reconnect when idle and older than this; 0 never */
-    bool echo;                     /* log each statement's text and duration (never its parameters) */
-    void (*on_up)(void *arg);      /* the connection is (again) usable */
+    const char *url;              /* DATABASE_URL; see orc_pg_parse_url */
+    struct evdns_base *dns;       /* for a host name (borrowed) */
+    const char *application_name; /* shown in pg_stat_activity */
+    int connect_timeout_ms;       /* resolve + connect + authenticate (default 2000) */
+    int reconnect_min_ms;         /* first delay after a failure (default 100), doubling ... */
+    int reconnect_max_ms;         /* ... up to this (default 2000) */
+    int recycle_s;                /* reconnect when idle and older than this; 0 never */
+    bool echo;                    /* log each statement's text and duration (never its parameters) */
+    void (*on_up)(void *arg);     /* the connection is (again) usable */
     void *arg;
 } orc_pg_options_t;
 
