@@ -79,6 +79,9 @@ static const cfg_item_t schema[] = {
     {"cache.max_connections", CFG_INT, F(redis_max_connections), 1, 10000, "REDIS_MAX_CONNECTIONS", NULL},
     {"cache.expire_seconds", CFG_INT, F(cache_expire_seconds), 1, 31536000, "CACHE_EXPIRE_SECONDS", NULL},
     {"cache.enabled", CFG_BOOL, F(enable_caching), 0, 0, "ENABLE_CACHING", NULL},
+    {"cache.namespace", CFG_STRING, F(cache_namespace), 0, 0, "CACHE_NAMESPACE", NULL},
+    {"sessions.cache_ttl", CFG_INT, F(session_cache_ttl), 1, 86400, "SESSION_CACHE_TTL", NULL},
+    {"sessions.active_window", CFG_INT, F(session_active_window), 1, 31536000, "SESSION_ACTIVE_WINDOW", NULL},
     {"dwa.routing_strategy", CFG_ENUM, F(routing_strategy), 0, 0, "DWA_ROUTING_STRATEGY", STRATEGIES},
     {"dwa.selection_policy", CFG_ENUM, F(selection_policy), 0, 0, "DWA_SELECTION_POLICY", POLICIES},
     {"dwa.window_seconds", CFG_INT, F(dwa_window_s), 5, 3600, NULL, NULL},
@@ -181,6 +184,8 @@ static void set_defaults(orc_config_t *cfg)
     cfg->redis_max_connections = 20;
     cfg->cache_expire_seconds = 3600;
     cfg->enable_caching = true;
+    cfg->session_cache_ttl = 300;
+    cfg->session_active_window = 3600;
     cfg->max_concurrent_requests = 100;
     cfg->request_timeout = 120;
     cfg->llm_max_retries = 2;
@@ -211,6 +216,7 @@ static void set_defaults(orc_config_t *cfg)
     set_str(&cfg->master_key, "");
     set_str(&cfg->database_url, "");
     set_str(&cfg->redis_url, "");
+    set_str(&cfg->cache_namespace, "orchesity");
     set_str(&cfg->routing_strategy, "load_balanced");
     set_str(&cfg->selection_policy, "weighted_composite");
 }

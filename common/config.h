@@ -67,6 +67,9 @@ typedef struct {
     int redis_max_connections;
     int cache_expire_seconds;
     bool enable_caching;
+    char *cache_namespace;     /* every Redis key starts with "<namespace>:" */
+    int session_cache_ttl;     /* s a session stays cached in Redis */
+    int session_active_window; /* s of inactivity after which a session no longer counts as active */
     char *routing_strategy;
     char *selection_policy;
     int max_concurrent_requests;
