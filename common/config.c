@@ -73,6 +73,15 @@ static const cfg_item_t schema[] = {
     {"database.pool_timeout", CFG_INT, F(db_pool_timeout), 1, 3600, "DB_POOL_TIMEOUT", NULL},
     {"database.pool_recycle", CFG_INT, F(db_pool_recycle), 1, 86400, "DB_POOL_RECYCLE", NULL},
     {"database.max_overflow", CFG_INT, F(db_max_overflow), 0, 1000, "DB_MAX_OVERFLOW", NULL},
+    {"request_log.enabled", CFG_BOOL, F(reqlog_enabled), 0, 0, "REQUEST_LOG_ENABLED", NULL},
+    {"request_log.spool_dir", CFG_STRING, F(reqlog_spool_dir), 0, 0, "REQUEST_LOG_SPOOL_DIR", NULL},
+    {"request_log.spool_max_mb", CFG_INT, F(reqlog_spool_max_mb), 1, 1048576, "REQUEST_LOG_SPOOL_MAX_MB",
+     NULL},
+    {"request_log.fsync", CFG_BOOL, F(reqlog_fsync), 0, 0, "REQUEST_LOG_FSYNC", NULL},
+    {"request_log.prompts", CFG_ENUM, F(reqlog_prompts), 0, 0, "REQUEST_LOG_PROMPTS", "full|truncated|off"},
+    {"request_log.answers", CFG_ENUM, F(reqlog_answers), 0, 0, "REQUEST_LOG_ANSWERS", "full|truncated|off"},
+    {"request_log.truncate_bytes", CFG_INT, F(reqlog_truncate_bytes), 16, 1073741824,
+     "REQUEST_LOG_TRUNCATE_BYTES", NULL},
     {"cache.redis_url", CFG_SECRET, F(redis_url), 0, 0, "REDIS_URL", NULL},
     {"cache.redis_db", CFG_INT, F(redis_db), 0, 15, "REDIS_DB", NULL},
     {"cache.pool_size", CFG_INT, F(redis_pool_size), 1, 1000, "REDIS_POOL_SIZE", NULL},
@@ -217,6 +226,12 @@ static void set_defaults(orc_config_t *cfg)
     set_str(&cfg->database_url, "");
     set_str(&cfg->redis_url, "");
     set_str(&cfg->cache_namespace, "orchesity");
+    cfg->reqlog_enabled = true;
+    cfg->reqlog_spool_max_mb = 1024;
+    cfg->reqlog_truncate_bytes = 4096;
+    set_str(&cfg->reqlog_spool_dir, "/var/lib/orchesity/spool");
+    set_str(&cfg->reqlog_prompts, "full");
+    set_str(&cfg->reqlog_answers, "full");
     set_str(&cfg->routing_strategy, "load_balanced");
     set_str(&cfg->selection_policy, "weighted_composite");
 }

@@ -61,6 +61,14 @@ typedef struct {
     int db_pool_timeout;
     int db_pool_recycle;
     int db_max_overflow;
+    /* request log: spool and what records keep (worker/reqlog.c) */
+    bool reqlog_enabled;
+    char *reqlog_spool_dir;
+    int reqlog_spool_max_mb; /* per worker */
+    bool reqlog_fsync;
+    char *reqlog_prompts; /* full|truncated|off */
+    char *reqlog_answers;
+    int reqlog_truncate_bytes;
     char *redis_url;
     int redis_db;
     int redis_pool_size;

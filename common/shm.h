@@ -19,7 +19,7 @@
 #include "common/breaker.h"
 
 #define ORC_SHM_MAGIC 0x3130484d5343524fULL /* "ORCSHM01" */
-#define ORC_SHM_LAYOUT 2
+#define ORC_SHM_LAYOUT 3
 #define ORC_ROUTES_MAX 48
 #define ORC_STATUS_MAX 24
 #define ORC_SHM_PROVIDERS 32 /* distinct provider names over the master's life */
@@ -104,9 +104,13 @@ typedef struct {
     _Atomic uint64_t latency_sum_us;
     _Atomic uint64_t latency_count;
     _Atomic uint64_t bytes_out;
-    _Atomic uint64_t shed;         /* requests refused with 503 above worker_connections */
-    _Atomic uint64_t bad_requests; /* rejected by the HTTP parser before routing */
-    _Atomic uint64_t connections;  /* client connections accepted */
+    _Atomic uint64_t shed;            /* requests refused with 503 above worker_connections */
+    _Atomic uint64_t bad_requests;    /* rejected by the HTTP parser before routing */
+    _Atomic uint64_t connections;     /* client connections accepted */
+    _Atomic uint64_t reqlog_spooled;  /* request-log records written to the spool */
+    _Atomic uint64_t reqlog_shipped;  /* records stored in PostgreSQL (or already there) */
+    _Atomic uint64_t reqlog_rejected; /* records PostgreSQL refused, set aside */
+    _Atomic uint64_t reqlog_lost;     /* records that could not be spooled */
     orc_provider_counters_t providers[ORC_SHM_PROVIDERS];
 } orc_counters_t;
 
@@ -121,7 +125,9 @@ typedef struct {
     _Atomic uint64_t heartbeat_ms; /* CLOCK_MONOTONIC */
     _Atomic int64_t inflight;
     _Atomic uint64_t rss_kb;
-    _Atomic uint64_t served; /* requests completed, any route */
+    _Atomic uint64_t served;               /* requests completed, any route */
+    _Atomic uint64_t reqlog_spool_bytes;   /* size of the spool files this worker holds */
+    _Atomic uint64_t reqlog_backlog_bytes; /* of which not yet in PostgreSQL */
     _Atomic int64_t provider_inflight[ORC_SHM_PROVIDERS];
     _Atomic uint64_t provider_last_success_ms[ORC_SHM_PROVIDERS]; /* wall clock; readers take the max */
     orc_dwa_slot_t dwa[ORC_SHM_PROVIDERS];

@@ -37,6 +37,7 @@
 #include "common/orc.h"
 #include "common/shm.h"
 #include "worker/http.h"
+#include "worker/reqlog.h"
 #include "worker/worker.h"
 
 struct orc_http_s {
@@ -263,6 +264,7 @@ static void release(orc_req_t *rq)
 {
     orc_worker_t *w = rq->worker;
     orc_http_t *h = w->http;
+    orc_reqlog_release(rq);
     free(rq->path_buf);
     free(rq);
     h->inflight--;
@@ -275,6 +277,7 @@ static void finish_reply(orc_req_t *rq, int status, struct evbuffer *body)
 {
     unwatch(rq);
     add_common_headers(rq);
+    orc_reqlog_finish(rq, status, body); /* in the spool before the client has the reply */
     account(rq, status, evbuffer_get_length(body));
     evhttp_send_reply(rq->req, status, NULL, body);
     evbuffer_free(body);
@@ -370,6 +373,7 @@ void orc_http_stream_write(orc_req_t *rq, const char *data, size_t len)
 void orc_http_stream_end(orc_req_t *rq)
 {
     unwatch(rq);
+    orc_reqlog_finish(rq, rq->stream_status, NULL);
     account(rq, rq->stream_status, rq->stream_bytes);
     evhttp_send_reply_end(rq->req); /* also frees a request whose client left */
     release(rq);
@@ -459,6 +463,7 @@ int orc_http_body_json(orc_req_t *rq, json_object **out, char *err, size_t errle
         return ORC_ERR;
     }
     *out = obj;
+    orc_reqlog_body(rq, obj);
     return ORC_OK;
 }
 
@@ -577,6 +582,8 @@ static void dispatch(orc_req_t *rq)
                        "no master key is configured: admin routes answer loopback clients only");
         return;
     }
+    if (route->logged)
+        orc_reqlog_begin(rq);
     route->handler(rq);
 }
 

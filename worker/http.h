@@ -43,6 +43,7 @@ typedef struct orc_req_s {
     bool streaming;
     int stream_status;
     size_t stream_bytes;
+    struct orc_reqlog_rec_s *log; /* the request-log record of a logged route */
 } orc_req_t;
 
 orc_http_t *orc_http_new(orc_worker_t *w, const int *fds, int nfds);

@@ -35,6 +35,7 @@ typedef struct {
     orc_handler_fn handler;
     const char *name; /* metrics label */
     bool admin;       /* needs the master key (or loopback without one) */
+    bool logged;      /* an LLM request: one record in the request log */
 } orc_route_t;
 
 typedef struct {

@@ -25,7 +25,9 @@
 #include "common/log.h"
 #include "common/orc.h"
 #include "common/util.h"
+#include "common/spool.h"
 #include "worker/db.h"
+#include "worker/reqlog.h"
 #include "worker/http.h"
 #include "worker/llm.h"
 #include "worker/probe.h"
@@ -62,6 +64,8 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
         return;
     if (!w->master_gone && now - orc_http_last_input_ms(w->http) < grace)
         return; /* a request is still arriving */
+    if (!orc_reqlog_drained(w->reqlog, w->drain_started_ms))
+        return; /* the request log is still shipping */
     orc_log_info("drained: exiting");
     event_base_loopexit(w->base, NULL);
 }
@@ -140,6 +144,18 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     orc_worker_drain(w, sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
 }
 
+/* The request log's spool directory, made (as root) before privileges go. */
+static void prepare_spool_dir(const orc_worker_args_t *a)
+{
+    char err[512];
+    const orc_config_t *c = a->cfg;
+    if (c->database_url[0] == '\0' || !c->reqlog_enabled)
+        return;
+    if (orc_spool_dir_prepare(c->reqlog_spool_dir, a->drop_privileges, a->uid, a->gid, err, sizeof(err)) !=
+        ORC_OK)
+        orc_log_error("request log: %s", err);
+}
+
 static int drop_privileges(const orc_worker_args_t *a)
 {
     if (!a->drop_privileges)
@@ -177,6 +193,8 @@ static int add_services(orc_worker_t *w)
     }
     w->probe_cache = orc_probe_new(w->base, w->dns, "cache", c->redis_url, 6379, c->health_check_interval);
     w->db = orc_db_new(w);
+    if (w->db != NULL)
+        w->reqlog = orc_reqlog_new(w);
     return w->db != NULL && add_redis(w) == ORC_OK ? ORC_OK : ORC_ERR;
 }
 
@@ -212,6 +230,7 @@ static void free_worker(orc_worker_t *w)
         event_free(w->heartbeat_ev);
     if (w->drain_ev)
         event_free(w->drain_ev);
+    orc_reqlog_free(w->reqlog);
     orc_db_free(w->db);
     orc_probe_free(w->probe_cache);
     if (w->redis)
@@ -257,6 +276,7 @@ int orc_worker_run(const orc_worker_args_t *a)
     signal(SIGINT, SIG_IGN); /* a terminal's ^C reaches the master, which decides */
     signal(SIGHUP, SIG_IGN);
     int rc = ORC_EXIT_FAILURE;
+    prepare_spool_dir(a);
     if (drop_privileges(a) != ORC_OK) {
         rc = ORC_EXIT_FATAL_CONFIG;
         goto out;

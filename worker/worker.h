@@ -56,8 +56,9 @@ struct orc_worker_s {
     struct orc_sysinfo_s *sys;
     struct evdns_base *dns;
     struct orc_probe_s *probe_cache;
-    struct orc_redis_s *redis; /* NULL without cache.redis_url */
-    struct orc_db_s *db;       /* disabled without database.url */
+    struct orc_redis_s *redis;   /* NULL without cache.redis_url */
+    struct orc_db_s *db;         /* disabled without database.url */
+    struct orc_reqlog_s *reqlog; /* NULL when requests are not logged */
 };
 
 /* Runs the worker until it has drained; returns the process exit code. */

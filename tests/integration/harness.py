@@ -19,6 +19,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("ORCHESITY_BIN", os.path.join(ROOT, "orchesity"))
 
 _started = []
+_cleanups = []  # functions run after the gateways stop (private database servers...)
 
 BAD_LOG_PATTERNS = [
     re.compile(r"\[alert\]"),
@@ -118,6 +119,7 @@ class Gateway:
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 self.env[k] = os.environ[k]
+        self.env["REQUEST_LOG_SPOOL_DIR"] = os.path.join(self.dir, "spool")  # never another gateway's
         self.env.update(env or {})
         self.args = args
         self.proc = None
@@ -235,7 +237,14 @@ def cleanup_all():
             except ProcessLookupError:
                 pass
         bad.extend(gw.bad_log_lines())
+    while _cleanups:
+        _cleanups.pop()()
     return bad
+
+
+def on_cleanup(fn):
+    """Runs FN when the test ends, after its gateways have stopped."""
+    _cleanups.append(fn)
 
 
 def pids_in_dir(gw):

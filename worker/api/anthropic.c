@@ -20,6 +20,7 @@
 #include "worker/model_route.h"
 #include "worker/orchestrator.h"
 #include "worker/providers/messages_in.h"
+#include "worker/reqlog.h"
 #include "worker/worker.h"
 
 typedef struct {
@@ -103,6 +104,7 @@ static void on_done(void *arg, const orc_job_result_t *r)
 {
     msg_t *m = arg;
     m->job = NULL;
+    orc_reqlog_job(m->rq, m->canonical, r);
     if (m->stream && (m->started || r->ok)) {
         if (!m->started)
             start_stream(m);

@@ -18,6 +18,7 @@
 #include "worker/dwa_select.h"
 #include "worker/llm.h"
 #include "worker/probe.h"
+#include "worker/reqlog.h"
 #include "worker/sysinfo.h"
 #include "worker/db.h"
 #include "worker/worker.h"
@@ -139,13 +140,18 @@ static json_object *svc_memory(orc_worker_t *w)
     return o;
 }
 
+static json_object *svc_request_log(orc_worker_t *w)
+{
+    return orc_reqlog_health(w);
+}
+
 static const struct {
     const char *name;
     service_fn fn;
 } services[] = {
     {"workers", svc_workers}, {"database", svc_database},           {"cache", svc_cache},
     {"dwa", svc_dwa},         {"llm_providers", svc_llm_providers}, {"cpu", svc_cpu},
-    {"memory", svc_memory},
+    {"memory", svc_memory},   {"request_log", svc_request_log},
 };
 
 static const char *service_status(json_object *svc)
@@ -276,9 +282,10 @@ void orc_api_health_service(orc_req_t *rq)
         orc_http_reply_json(rq, 200, o);
         return;
     }
-    orc_http_error(
-        rq, 404, "SERVICE_NOT_FOUND",
-        "unknown service '%.64s' (known: workers, database, cache, dwa, llm_providers, cpu, memory)", name);
+    orc_http_error(rq, 404, "SERVICE_NOT_FOUND",
+                   "unknown service '%.64s' (known: workers, database, cache, dwa, llm_providers, cpu, "
+                   "memory, request_log)",
+                   name);
 }
 
 void orc_api_root(orc_req_t *rq)

@@ -22,6 +22,7 @@
 #include "worker/api/llm_request.h"
 #include "worker/dwa_select.h"
 #include "worker/orchestrator.h"
+#include "worker/reqlog.h"
 #include "worker/worker.h"
 
 typedef struct {
@@ -279,6 +280,7 @@ static void on_job_done(void *arg, const orc_job_result_t *r)
     entry_t *e = arg;
     orch_t *o = e->owner;
     e->job = NULL;
+    orc_reqlog_job(o->rq, o->spec.request, r);
     e->ok = r->ok;
     e->bad_request = r->bad_request;
     e->failure = r->failure;

@@ -64,6 +64,29 @@ static void counter(struct evbuffer *b, const char *name, const char *text, uint
     evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
+static void reqlog(struct evbuffer *b, const orc_shm_t *shm, const orc_counters_t *c)
+{
+    uint64_t spool = 0, backlog = 0;
+    counter(b, "orchesity_request_log_spooled_total", "Request-log records written to the spool.",
+            c->reqlog_spooled);
+    counter(b, "orchesity_request_log_shipped_total", "Request-log records stored in PostgreSQL.",
+            c->reqlog_shipped);
+    counter(b, "orchesity_request_log_rejected_total",
+            "Request-log records PostgreSQL refused, set aside in rejected.jsonl.", c->reqlog_rejected);
+    counter(b, "orchesity_request_log_lost_total",
+            "Requests whose record could not be spooled (spool full or unwritable).", c->reqlog_lost);
+    for (uint32_t i = 0; i < shm->nslots; i++)
+        if (atomic_load(&shm->slots[i].state) != ORC_SLOT_FREE) {
+            spool += atomic_load(&shm->slots[i].reqlog_spool_bytes);
+            backlog += atomic_load(&shm->slots[i].reqlog_backlog_bytes);
+        }
+    help(b, "orchesity_request_log_spool_bytes", "gauge", "Size of the request-log spool files.");
+    evbuffer_add_printf(b, "orchesity_request_log_spool_bytes %llu\n", (unsigned long long)spool);
+    help(b, "orchesity_request_log_backlog_bytes", "gauge",
+         "Spooled request-log bytes not yet in PostgreSQL.");
+    evbuffer_add_printf(b, "orchesity_request_log_backlog_bytes %llu\n", (unsigned long long)backlog);
+}
+
 static void workers(struct evbuffer *b, const orc_shm_t *shm)
 {
     static const char *states[] = {"free", "starting", "serving", "draining"};
@@ -165,6 +188,7 @@ void orc_api_metrics(orc_req_t *rq)
             c->shed);
     counter(b, "orchesity_http_connections_total", "Client connections accepted.", c->connections);
     counter(b, "orchesity_http_bad_requests_total", "Requests the HTTP parser rejected.", c->bad_requests);
+    reqlog(b, shm, c);
     counter(b, "orchesity_worker_restarts_total", "Workers replaced after a crash or a hang.",
             atomic_load(&shm->worker_restarts));
     counter(b, "orchesity_reloads_total", "Successful configuration reloads.", atomic_load(&shm->reloads));

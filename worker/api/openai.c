@@ -23,6 +23,7 @@
 #include "worker/dwa_select.h"
 #include "worker/model_route.h"
 #include "worker/orchestrator.h"
+#include "worker/reqlog.h"
 #include "worker/worker.h"
 
 typedef struct {
@@ -108,6 +109,7 @@ static void on_done(void *arg, const orc_job_result_t *r)
 {
     chat_t *c = arg;
     c->job = NULL;
+    orc_reqlog_job(c->rq, c->body, r);
     if (c->stream && (c->started || r->ok)) {
         if (!c->started)
             start_stream(c);
