@@ -21,6 +21,7 @@
 #include "worker/db.h"
 #include "worker/dwa_select.h"
 #include "worker/llm.h"
+#include "worker/reqlog.h"
 #include "worker/probe.h"
 #include "worker/worker.h"
 
@@ -167,9 +168,9 @@ void orc_api_db_requests_recent(orc_req_t *rq)
     const char *session = orc_http_query_get(rq, "session_id", sid, sizeof(sid));
     if (session != NULL && session[0] == '\0')
         session = NULL; /* "?session_id=" is no filter */
-    if (session != NULL && !orc_dbreq_session_id_valid(session)) {
-        orc_http_error(rq, 400, "INVALID_PARAMETER",
-                       "session_id must be 1 to %d bytes without control characters", ORC_SESSION_ID_MAX);
+    if (session != NULL && !orc_reqlog_session_valid(session)) {
+        orc_http_error(rq, 400, "INVALID_PARAMETER", "session_id must be 1 to %d printable ASCII characters",
+                       ORC_REQLOG_SESSION_MAX);
         return;
     }
     orc_dbreq_t *d = orc_dbreq_new(rq, 0);

@@ -214,14 +214,3 @@ int orc_dbreq_param_bool(orc_req_t *rq, const char *key, bool def, bool *out)
     orc_http_error(rq, 400, "INVALID_PARAMETER", "%s must be true or false", key);
     return ORC_ERR;
 }
-
-bool orc_dbreq_session_id_valid(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > ORC_SESSION_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
-            return false;
-    return true;
-}

@@ -23,6 +23,7 @@
 #include "common/orc.h"
 #include "worker/api/api.h"
 #include "worker/api/dbreq.h"
+#include "worker/reqlog.h"
 #include "worker/worker.h"
 
 #define USER_ID_MAX 255       /* user_sessions.user_id */
@@ -56,7 +57,7 @@ static const char LIST_SQL[] =
              " 'limit', $2::int, 'offset', $3::int, 'active_only', $1::boolean)::text";
 
 typedef struct {
-    char id[ORC_SESSION_ID_MAX + 1];
+    char id[ORC_REQLOG_SESSION_MAX + 1];
     char key[160]; /* "<namespace>:session:<id>" */
     int status;
 } session_t;
@@ -66,7 +67,7 @@ typedef struct {
 static session_t *session_start(orc_dbreq_t *d, const char *id)
 {
     session_t *s = d->data;
-    size_t n = strnlen(id, ORC_SESSION_ID_MAX); /* validated: at most that long */
+    size_t n = strnlen(id, ORC_REQLOG_SESSION_MAX); /* validated: at most that long */
     memcpy(s->id, id, n);
     s->id[n] = '\0';
     snprintf(s->key, sizeof(s->key), "%.64s:session:%s", d->rq->worker->cfg->cache_namespace, s->id);
@@ -95,7 +96,7 @@ static void cache_and_reply(orc_dbreq_t *d, const PGresult *res)
 
 static bool id_or_404(orc_req_t *rq, const char *id)
 {
-    if (orc_dbreq_session_id_valid(id))
+    if (orc_reqlog_session_valid(id))
         return true;
     orc_http_error(rq, 404, "SESSION_NOT_FOUND", "Session not found");
     return false;
