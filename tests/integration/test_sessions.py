@@ -75,7 +75,7 @@ def create(gw, body=None, expect=200):
 
 
 def test_session_life_cycle_with_the_redis_cache():
-    gw, pg, ns = start_with_redis()
+    gw, pg, ns = start_with_redis(env={"SESSION_CACHE_TTL": "120"})
     s = create(gw)
     check(set(s) == {"session_id", "user_id", "created_at", "last_activity", "preferences", "is_active"},
           "fields %r" % sorted(s))
@@ -88,7 +88,7 @@ def test_session_life_cycle_with_the_redis_cache():
     key = "%s:session:%s" % (ns, t["session_id"])
     check(json.loads(suite_redis_cli("GET", key)) == t, "written to Redis after PostgreSQL")
     ttl = int(suite_redis_cli("TTL", key))
-    check(0 < ttl <= 300, "cached with sessions.cache_ttl: %d" % ttl)
+    check(100 < ttl <= 120, "cached for sessions.cache_ttl: %d" % ttl)
     check(gw.get_json("/api/user/session/%s" % t["session_id"]) == t, "read back")
 
     # A read is answered from Redis: the row changed behind the cache's back is not seen ...
@@ -132,12 +132,12 @@ def test_session_bodies_are_validated():
 
 
 def test_admin_listing_of_sessions():
-    gw, pg, ns = start_with_redis(env={"SECRET_KEY": "master-key-for-tests"})
+    gw, pg, ns = start_with_redis(env={"SECRET_KEY": "master-key-for-tests", "SESSION_ACTIVE_WINDOW": "1800"})
     auth = {"Authorization": "Bearer master-key-for-tests"}
     error_format(gw.get("/api/user/sessions"), 401, "UNAUTHORIZED")
     error_format(gw.get("/api/user/sessions", headers={"Authorization": "Bearer wrong"}), 401, "UNAUTHORIZED")
     ids = [create(gw, {"user_id": "u%d" % i})["session_id"] for i in range(3)]
-    pg.sql("UPDATE user_sessions SET last_activity = now() - interval '2 hours' WHERE session_id = '%s'" % ids[0])
+    pg.sql("UPDATE user_sessions SET last_activity = now() - interval '31 minutes' WHERE session_id = '%s'" % ids[0])
     pg.sql("UPDATE user_sessions SET is_active = false WHERE session_id = '%s'" % ids[1])
     doc = gw.get_json("/api/user/sessions", headers=auth)
     check(doc["total"] == 1 and [s["session_id"] for s in doc["sessions"]] == [ids[2]],
