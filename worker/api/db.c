@@ -29,8 +29,6 @@
 #define ORC_DB_LIST_MAX 1000
 #define ORC_DB_OFFSET_MAX 100000000
 
-#define TS ORC_SQL_TS
-
 /* $1 active window (s), $2 provider health {NAME: bool} */
 static const char STATS_SQL[] =
     "SELECT json_build_object("
@@ -49,34 +47,32 @@ static const char REQUESTS_SQL[] =
     "SELECT json_build_object("
     " 'requests', COALESCE((SELECT json_agg(json_build_object("
     "     'id', r.id, 'request_id', r.request_id, 'prompt', r.prompt, 'providers', r.providers,"
-    "     'model', r.model, 'status', r.status, 'created_at', " TS(
-        "r.created_at") ","
-                        "     'response_count', (SELECT count(*) FROM orchestration_results x WHERE "
-                        "x.request_id = r.request_id))"
-                        "   ORDER BY r.created_at DESC, r.id DESC)"
-                        "   FROM (SELECT * FROM orchestration_requests ORDER BY created_at DESC, id DESC"
-                        "         LIMIT $1::int OFFSET $2::int) r), '[]'::json),"
-                        " 'total', (SELECT count(*) FROM orchestration_requests),"
-                        " 'limit', $1::int, 'offset', $2::int)::text";
+    "     'model', r.model, 'status', r.status,"
+    "     'created_at', to_char(r.created_at AT TIME ZONE 'UTC', " ORC_SQL_ISO "),"
+    "     'response_count', (SELECT count(*) FROM orchestration_results x"
+    "                        WHERE x.request_id = r.request_id))"
+    "   ORDER BY r.created_at DESC, r.id DESC)"
+    "   FROM (SELECT * FROM orchestration_requests ORDER BY created_at DESC, id DESC"
+    "         LIMIT $1::int OFFSET $2::int) r), '[]'::json),"
+    " 'total', (SELECT count(*) FROM orchestration_requests),"
+    " 'limit', $1::int, 'offset', $2::int)::text";
 
 /* $1 limit, $2 session id or NULL */
 static const char RECENT_SQL[] =
     "SELECT COALESCE(json_agg(json_build_object("
     "  'id', r.id, 'request_id', r.request_id, 'prompt', r.prompt, 'providers', r.providers,"
     "  'model', r.model, 'status', r.status, 'session_id', r.session_id,"
-    "  'created_at', " TS(
-        "r.created_at") ","
-                        "  'total_response_time', r.total_response_time, 'tokens_used', r.tokens_used,"
-                        "  'results', COALESCE((SELECT json_agg(json_build_object("
-                        "      'provider', x.provider, 'model', x.model, 'response', x.response,"
-                        "      'response_time', x.response_time, 'tokens_used', x.tokens_used,"
-                        "      'status', x.status, 'error', x.error) ORDER BY x.attempt)"
-                        "    FROM orchestration_results x WHERE x.request_id = r.request_id), '[]'::json),"
-                        "  'errors', COALESCE(r.errors, '[]'::jsonb))"
-                        " ORDER BY r.created_at DESC, r.id DESC), '[]'::json)::text"
-                        " FROM (SELECT * FROM orchestration_requests WHERE $2::text IS NULL OR session_id = "
-                        "$2::text"
-                        "       ORDER BY created_at DESC, id DESC LIMIT $1::int) r";
+    "  'created_at', to_char(r.created_at AT TIME ZONE 'UTC', " ORC_SQL_ISO "),"
+    "  'total_response_time', r.total_response_time, 'tokens_used', r.tokens_used,"
+    "  'results', COALESCE((SELECT json_agg(json_build_object("
+    "      'provider', x.provider, 'model', x.model, 'response', x.response,"
+    "      'response_time', x.response_time, 'tokens_used', x.tokens_used,"
+    "      'status', x.status, 'error', x.error) ORDER BY x.attempt)"
+    "    FROM orchestration_results x WHERE x.request_id = r.request_id), '[]'::json),"
+    "  'errors', COALESCE(r.errors, '[]'::jsonb))"
+    " ORDER BY r.created_at DESC, r.id DESC), '[]'::json)::text"
+    " FROM (SELECT * FROM orchestration_requests WHERE $2::text IS NULL OR session_id = $2::text"
+    "       ORDER BY created_at DESC, id DESC LIMIT $1::int) r";
 
 /* $1 live provider state {NAME: {is_healthy, consecutive_failures}} */
 static const char METRICS_SQL[] =
@@ -89,9 +85,9 @@ static const char METRICS_SQL[] =
     "  'is_healthy', COALESCE(($1::jsonb -> m.provider ->> 'is_healthy')::boolean, m.is_healthy),"
     "  'consecutive_failures',"
     "    COALESCE(($1::jsonb -> m.provider ->> 'consecutive_failures')::int, m.consecutive_failures),"
-    "  'last_updated', " TS(
-        "m.last_updated") ") ORDER BY m.provider, m.model), '[]'::json)::text"
-                          " FROM (SELECT * FROM provider_metrics ORDER BY provider, model LIMIT 10000) m";
+    "  'last_updated', to_char(m.last_updated AT TIME ZONE 'UTC', " ORC_SQL_ISO "))"
+    " ORDER BY m.provider, m.model), '[]'::json)::text"
+    " FROM (SELECT * FROM provider_metrics ORDER BY provider, model LIMIT 10000) m";
 
 static const char PING_SQL[] = "SELECT 1";
 

@@ -82,8 +82,9 @@ int orc_dbreq_param_bool(orc_req_t *rq, const char *key, bool def, bool *out);
  * character.  Anything else is matched as plain data. */
 #define ORC_SESSION_ID_MAX 64
 
-/* SQL: a timestamptz column as "2026-11-26T10:30:45.123Z". */
-#define ORC_SQL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+/* SQL: "to_char(COL AT TIME ZONE 'UTC', " ORC_SQL_ISO ")" is a timestamptz
+ * column as "2026-11-26T10:30:45.123Z". */
+#define ORC_SQL_ISO "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'"
 bool orc_dbreq_session_id_valid(const char *id);
 
 #endif

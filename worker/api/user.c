@@ -32,16 +32,17 @@
 #define SESSIONS_LIST_MAX 1000
 #define SESSIONS_OFFSET_MAX 100000000
 
-#define SESSION_DOC(s)                                                                                       \
-    "json_build_object('session_id', " s ".session_id, 'user_id', " s                                        \
-    ".user_id, 'created_at', " ORC_SQL_TS(s ".created_at") ", 'last_activity', " ORC_SQL_TS(                 \
-        s ".last_activity") ", 'preferences', " s ".preferences, 'is_active', " s ".is_active)"
+/* The session document of row "s". */
+#define SESSION_DOC                                                                                          \
+    "json_build_object('session_id', s.session_id, 'user_id', s.user_id,"                                    \
+    " 'created_at', to_char(s.created_at AT TIME ZONE 'UTC', " ORC_SQL_ISO "),"                              \
+    " 'last_activity', to_char(s.last_activity AT TIME ZONE 'UTC', " ORC_SQL_ISO "),"                        \
+    " 'preferences', s.preferences, 'is_active', s.is_active)"
 
 /* $1 id, $2 user id, $3 preferences */
 static const char CREATE_SQL[] = "INSERT INTO user_sessions AS s (session_id, user_id, preferences)"
-                                 " VALUES ($1, $2, $3::jsonb) RETURNING " SESSION_DOC("s") "::text";
-static const char GET_SQL[] =
-    "SELECT " SESSION_DOC("s") "::text FROM user_sessions s WHERE s.session_id = $1";
+                                 " VALUES ($1, $2, $3::jsonb) RETURNING " SESSION_DOC "::text";
+static const char GET_SQL[] = "SELECT " SESSION_DOC "::text FROM user_sessions s WHERE s.session_id = $1";
 static const char DELETE_SQL[] = "DELETE FROM user_sessions WHERE session_id = $1 RETURNING 1";
 
 #define ACTIVE_ONLY                                                                                          \
@@ -49,12 +50,11 @@ static const char DELETE_SQL[] = "DELETE FROM user_sessions WHERE session_id = $
 /* $1 active only, $2 limit, $3 offset, $4 active window (s) */
 static const char LIST_SQL[] =
     "SELECT json_build_object("
-    " 'sessions', COALESCE((SELECT json_agg(" SESSION_DOC(
-        "s") "   ORDER BY s.last_activity DESC, s.session_id)"
-             "   FROM (SELECT * FROM user_sessions WHERE " ACTIVE_ONLY
-             "         ORDER BY last_activity DESC, session_id LIMIT $2::int OFFSET $3::int) s), '[]'::json),"
-             " 'total', (SELECT count(*) FROM user_sessions WHERE " ACTIVE_ONLY "),"
-             " 'limit', $2::int, 'offset', $3::int, 'active_only', $1::boolean)::text";
+    " 'sessions', COALESCE((SELECT json_agg(" SESSION_DOC " ORDER BY s.last_activity DESC, s.session_id)"
+    "   FROM (SELECT * FROM user_sessions WHERE " ACTIVE_ONLY
+    "         ORDER BY last_activity DESC, session_id LIMIT $2::int OFFSET $3::int) s), '[]'::json),"
+    " 'total', (SELECT count(*) FROM user_sessions WHERE " ACTIVE_ONLY "),"
+    " 'limit', $2::int, 'offset', $3::int, 'active_only', $1::boolean)::text";
 
 typedef struct {
     char id[ORC_REQLOG_SESSION_MAX + 1];
