@@ -89,6 +89,10 @@ static const cfg_item_t schema[] = {
     {"cache.expire_seconds", CFG_INT, F(cache_expire_seconds), 1, 31536000, "CACHE_EXPIRE_SECONDS", NULL},
     {"cache.enabled", CFG_BOOL, F(enable_caching), 0, 0, "ENABLE_CACHING", NULL},
     {"cache.namespace", CFG_STRING, F(cache_namespace), 0, 0, "CACHE_NAMESPACE", NULL},
+    {"cache.timeout_ms", CFG_INT, F(cache_timeout_ms), 1, 10000, "CACHE_TIMEOUT_MS", NULL},
+    {"cache.max_ttl", CFG_INT, F(cache_max_ttl), 1, 31536000, NULL, NULL},
+    {"cache.async_result_ttl", CFG_INT, F(cache_async_ttl), 10, 31536000, "ASYNC_RESULT_TTL", NULL},
+    {"cache.max_entry_size", CFG_INT, F(cache_max_entry_bytes), 1024, 67108864, NULL, NULL},
     {"sessions.cache_ttl", CFG_INT, F(session_cache_ttl), 1, 86400, "SESSION_CACHE_TTL", NULL},
     {"sessions.active_window", CFG_INT, F(session_active_window), 1, 31536000, "SESSION_ACTIVE_WINDOW", NULL},
     {"dwa.routing_strategy", CFG_ENUM, F(routing_strategy), 0, 0, "DWA_ROUTING_STRATEGY", STRATEGIES},
@@ -189,10 +193,14 @@ static void set_defaults(orc_config_t *cfg)
     cfg->db_pool_size = 20;
     cfg->db_pool_timeout = 30;
     cfg->db_pool_recycle = 3600;
-    cfg->redis_pool_size = 10;
+    cfg->redis_pool_size = 256;
     cfg->redis_max_connections = 20;
     cfg->cache_expire_seconds = 3600;
     cfg->enable_caching = true;
+    cfg->cache_timeout_ms = 20;
+    cfg->cache_max_ttl = 86400;
+    cfg->cache_async_ttl = 3600;
+    cfg->cache_max_entry_bytes = 1048576;
     cfg->session_cache_ttl = 300;
     cfg->session_active_window = 3600;
     cfg->max_concurrent_requests = 100;
@@ -232,6 +240,7 @@ static void set_defaults(orc_config_t *cfg)
     set_str(&cfg->reqlog_spool_dir, "/var/lib/orchesity/spool");
     set_str(&cfg->reqlog_prompts, "full");
     set_str(&cfg->reqlog_answers, "full");
+    set_str(&cfg->cache_namespace, "orchesity");
     set_str(&cfg->routing_strategy, "load_balanced");
     set_str(&cfg->selection_policy, "weighted_composite");
 }
@@ -596,6 +605,19 @@ static int apply_env(orc_config_t *cfg, char *err, size_t errlen)
     return apply_host_port(cfg, err, errlen);
 }
 
+/* The namespace is the literal prefix every key and every SCAN pattern
+ * starts with: no glob character may hide in it. */
+static int check_namespace(const char *ns, char *err, size_t errlen)
+{
+    size_t n = strlen(ns);
+    bool ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)ns[i]) || ns[i] == '_' || ns[i] == '-' || ns[i] == '.';
+    if (!ok)
+        snprintf(err, errlen, "cache.namespace must be 1 to 64 letters, digits, '_', '-' or '.'");
+    return ok ? ORC_OK : ORC_ERR;
+}
+
 static int finish(orc_config_t *cfg, char *err, size_t errlen)
 {
     if (cfg->shm_slots != 0 && cfg->shm_slots < 2 * cfg->workers) {
@@ -617,6 +639,8 @@ static int finish(orc_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "the dwa.weight_* settings must not all be 0");
         return ORC_ERR;
     }
+    if (check_namespace(cfg->cache_namespace, err, errlen) != ORC_OK)
+        return ORC_ERR;
     if (cfg->llm_retry_max_ms < cfg->llm_retry_base_ms) {
         snprintf(err, errlen, "llm.retry_max_ms (%d) must not be below llm.retry_base_ms (%d)",
                  cfg->llm_retry_max_ms, cfg->llm_retry_base_ms);

@@ -111,6 +111,11 @@ typedef struct {
     _Atomic uint64_t reqlog_shipped;  /* records stored in PostgreSQL (or already there) */
     _Atomic uint64_t reqlog_rejected; /* records PostgreSQL refused, set aside */
     _Atomic uint64_t reqlog_lost;     /* records that could not be spooled */
+    _Atomic uint64_t cache_hits;      /* response cache: answered from Redis */
+    _Atomic uint64_t cache_misses;    /* looked up, not found */
+    _Atomic uint64_t cache_bypasses; /* not looked up: not cacheable, no-cache, disabled, Redis unavailable */
+    _Atomic uint64_t cache_stores;   /* answers written */
+    _Atomic uint64_t cache_errors;   /* Redis failures and timeouts of cache commands */
     orc_provider_counters_t providers[ORC_SHM_PROVIDERS];
 } orc_counters_t;
 

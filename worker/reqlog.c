@@ -580,10 +580,40 @@ void orc_reqlog_job(orc_req_t *rq, json_object *canonical, const orc_job_result_
         orc_reqlog_rec_job(rq->log, &rq->worker->reqlog->set, canonical, r);
 }
 
-void orc_reqlog_cache_hit(orc_req_t *rq)
+void orc_reqlog_rec_cache_hit(orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set, const char *provider,
+                              const char *model, json_object *completion)
 {
-    if (rq->log != NULL)
-        rq->log->cache_hit = true;
+    json_object *o = json_object_new_object(), *usage = NULL, *text = NULL;
+    rec->cache_hit = true;
+    orc_json_add_int(o, "attempt", ++rec->nattempts);
+    add_str(o, "provider", provider, 64);
+    add_str(o, "model", model, 255);
+    orc_json_add_str(o, "status", "success");
+    orc_json_add_int(o, "http_status", 200);
+    add_num(o, "response_time", (double)(orc_now_us() - rec->start_us) / 1e6);
+    json_object *choices = NULL, *c0, *msg;
+    if (json_object_object_get_ex(completion, "choices", &choices) &&
+        (c0 = json_object_array_get_idx(choices, 0)) != NULL &&
+        json_object_object_get_ex(c0, "message", &msg))
+        json_object_object_get_ex(msg, "content", &text);
+    add_kept(o, "response", json_object_get_string(text), (size_t)json_object_get_string_len(text),
+             set->answers, set->truncate_bytes);
+    if (json_object_object_get_ex(completion, "usage", &usage)) {
+        json_object *t = json_object_object_get(usage, "total_tokens");
+        orc_json_add_int(o, "tokens_used", json_object_get_int64(t));
+        rec->tokens += json_object_get_int64(t);
+    }
+    add_num(o, "cost_usd", 0); /* nothing was paid for it */
+    json_object_array_add(rec->attempts, o);
+    rec->jobs++;
+    rec->jobs_ok++;
+}
+
+void orc_reqlog_cache_hit(orc_req_t *rq, const char *provider, const char *model, json_object *completion)
+{
+    orc_reqlog_t *rl = rq->worker->reqlog;
+    if (rq->log != NULL && rl != NULL)
+        orc_reqlog_rec_cache_hit(rq->log, &rl->set, provider, model, completion);
 }
 
 void orc_reqlog_finish(orc_req_t *rq, int status, struct evbuffer *body)

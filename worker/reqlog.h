@@ -73,7 +73,10 @@ void orc_reqlog_begin(struct orc_req_s *rq);
 void orc_reqlog_body(struct orc_req_s *rq, json_object *body); /* takes a reference */
 /* A finished job of the request; CANONICAL is the request it ran. */
 void orc_reqlog_job(struct orc_req_s *rq, json_object *canonical, const struct orc_job_result_s *r);
-void orc_reqlog_cache_hit(struct orc_req_s *rq);
+/* An answer replayed from the response cache: a result row with
+ * cache_hit, the cached text and usage, and no cost. */
+void orc_reqlog_cache_hit(struct orc_req_s *rq, const char *provider, const char *model,
+                          json_object *completion);
 /* Spools the record; BODY is the reply body (NULL for a stream). */
 void orc_reqlog_finish(struct orc_req_s *rq, int status, struct evbuffer *body);
 void orc_reqlog_release(struct orc_req_s *rq);
@@ -85,6 +88,8 @@ void orc_reqlog_rec_init(orc_reqlog_rec_t *rec, const char *request_id, const ch
 void orc_reqlog_rec_clear(orc_reqlog_rec_t *rec);
 void orc_reqlog_rec_job(orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set, json_object *canonical,
                         const struct orc_job_result_s *r);
+void orc_reqlog_rec_cache_hit(orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set, const char *provider,
+                              const char *model, json_object *completion);
 /* The session named by HEADER, else by the body's "session_id". */
 void orc_reqlog_rec_session(orc_reqlog_rec_t *rec, const char *header);
 /* An error reply (status >= 400) that no job explains: its detail. */

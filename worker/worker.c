@@ -28,6 +28,7 @@
 #include "common/spool.h"
 #include "worker/db.h"
 #include "worker/reqlog.h"
+#include "worker/cache.h"
 #include "worker/http.h"
 #include "worker/llm.h"
 #include "worker/probe.h"
@@ -60,7 +61,7 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
     (void)what;
     uint64_t now = orc_now_ms();
     uint64_t grace = w->master_gone ? 0 : (uint64_t)w->cfg->drain_grace;
-    if (orc_http_inflight(w->http) > 0 || now - w->drain_started_ms < grace)
+    if (orc_http_inflight(w->http) > 0 || w->background > 0 || now - w->drain_started_ms < grace)
         return;
     if (!w->master_gone && now - orc_http_last_input_ms(w->http) < grace)
         return; /* a request is still arriving */
@@ -168,18 +169,27 @@ static int drop_privileges(const orc_worker_args_t *a)
 }
 
 /* One Redis connection per worker, shared by everything that uses Redis
- * (response cache, sessions, asynchronous results). */
+ * (response cache, sessions, asynchronous results): commands are
+ * pipelined on it, so the fleet holds server.workers connections. */
 static int add_redis(orc_worker_t *w)
 {
     orc_redis_options_t opt;
-    if (w->cfg->redis_url[0] == '\0')
+    const orc_config_t *c = w->cfg;
+    if (c->redis_url[0] == '\0')
         return ORC_OK;
+    if (w->index == 0 && c->workers > c->redis_max_connections)
+        orc_log_warn("cache.max_connections (%d) is below server.workers (%d): each worker holds one Redis "
+                     "connection",
+                     c->redis_max_connections, c->workers);
     orc_redis_options_defaults(&opt);
-    opt.url = w->cfg->redis_url;
-    opt.db = w->cfg->redis_db > 0 ? w->cfg->redis_db : -1; /* 0: the URL's database */
+    opt.url = c->redis_url;
+    opt.db = c->redis_db > 0 ? c->redis_db : -1; /* 0: the URL's database */
     opt.dns = w->dns;
+    opt.command_timeout_ms = c->cache_timeout_ms;
     w->redis = orc_redis_new(w->base, &opt);
-    return w->redis ? ORC_OK : ORC_ERR;
+    if (w->redis != NULL)
+        w->cache = orc_cache_new(w);
+    return w->redis && w->cache ? ORC_OK : ORC_ERR;
 }
 
 /* The backing services: the resolver they share, Redis, the database. */
@@ -235,6 +245,7 @@ static void free_worker(orc_worker_t *w)
     orc_probe_free(w->probe_cache);
     if (w->redis)
         orc_redis_free(w->redis);
+    orc_cache_free(w->cache);
     if (w->dns)
         evdns_base_free(w->dns, 0);
     orc_sysinfo_free(w->sys);

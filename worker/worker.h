@@ -57,6 +57,8 @@ struct orc_worker_s {
     struct evdns_base *dns;
     struct orc_probe_s *probe_cache;
     struct orc_redis_s *redis;   /* NULL without cache.redis_url */
+    struct orc_cache_s *cache;   /* the response cache on REDIS (NULL with it) */
+    int background;              /* work without a client (async orchestrations): a drain waits for it */
     struct orc_db_s *db;         /* disabled without database.url */
     struct orc_reqlog_s *reqlog; /* NULL when requests are not logged */
 };

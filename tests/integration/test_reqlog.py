@@ -346,3 +346,28 @@ def test_without_database_nothing_is_spooled():
     check(r.status == 200, "served")
     check(os.listdir(spool) == [], "no spool without a database")
     check(gw.get_json("/api/health")["services"]["request_log"]["status"] == "disabled", "disabled")
+
+
+def test_cache_hit_is_logged_with_its_answer():
+    redis_url = os.environ.get("ORC_TEST_REDIS_URL")
+    check(redis_url, "ORC_TEST_REDIS_URL is not set (tests/services.sh)")
+    ns = "rl%d" % os.getpid()
+    gw, pg, mock, spool = start(env={"REDIS_URL": redis_url, "CACHE_NAMESPACE": ns})
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "cached sea %d" % time.time()}]}
+    first = post(gw, "/v1/chat/completions", body, rid="hit-1")
+    check(first.status == 200 and first.header("x-orchesity-cache") == "MISS", "first: %s %s" %
+          (first.status, first.header("x-orchesity-cache")))
+    second = post(gw, "/v1/chat/completions", body, rid="hit-2")
+    check(second.status == 200 and second.header("x-orchesity-cache") == "HIT", "second: %s %s" %
+          (second.status, second.header("x-orchesity-cache")))
+    miss, hit = wait_row(pg, "hit-1"), wait_row(pg, "hit-2")
+    check(miss["cache_hit"] == "f" and hit["cache_hit"] == "t", "cache_hit: %s / %s" % (miss["cache_hit"],
+                                                                                        hit["cache_hit"]))
+    rows = result_rows(pg, "hit-2")
+    check(len(rows) == 1, "a hit has one result row: %s" % rows)
+    answer = json.loads(second.body)["choices"][0]["message"]["content"]
+    check(rows[0]["provider"] == "openai" and rows[0]["model"] == "gpt-4o-mini" and rows[0]["status"] == "success",
+          "row: %s" % rows[0])
+    check(rows[0]["response"] == answer, "stored answer %r vs %r" % (rows[0]["response"], answer))
+    hit_flag = pg.sql("SELECT cache_hit FROM orchestration_results WHERE request_id = 'hit-2'")[0][0]
+    check(hit_flag == "t", "result row cache_hit: %s" % hit_flag)

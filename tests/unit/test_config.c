@@ -134,7 +134,7 @@ Test(config, defaults_without_file)
     cr_assert_eq(cfg->db_max_overflow, 0);
     cr_assert_str_eq(cfg->redis_url, "");
     cr_assert_eq(cfg->redis_db, 0);
-    cr_assert_eq(cfg->redis_pool_size, 10);
+    cr_assert_eq(cfg->redis_pool_size, 256);
     cr_assert_eq(cfg->redis_max_connections, 20);
     cr_assert_eq(cfg->cache_expire_seconds, 3600);
     cr_assert(cfg->enable_caching);

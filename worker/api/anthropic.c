@@ -32,6 +32,9 @@ typedef struct {
     bool started;
     orc_messages_stream_t ms;
     struct event *keepalive;
+    orc_model_route_t route;
+    orc_cache_req_t cache;
+    orc_cache_collect_t *collect; /* a streamed answer, for the cache */
 } msg_t;
 
 static void anthropic_error(orc_req_t *rq, int status, const char *message)
@@ -44,6 +47,8 @@ static void anthropic_error(orc_req_t *rq, int status, const char *message)
 
 static void msg_free(msg_t *m)
 {
+    orc_cache_lookup_cancel(&m->cache);
+    orc_cache_collect_free(m->collect);
     orc_job_cancel(m->job);
     if (m->keepalive)
         event_free(m->keepalive);
@@ -51,14 +56,19 @@ static void msg_free(msg_t *m)
     free(m);
 }
 
+static void begin_stream(msg_t *m, const char *provider, const char *model)
+{
+    orc_api_served_by(m->rq, provider, model);
+    orc_http_set_header(m->rq, "request-id", m->rq->id);
+    orc_messages_stream_init(&m->ms, model, NULL); /* the model that answers, as without streaming */
+    orc_http_stream_begin(m->rq, 200, "text/event-stream; charset=utf-8");
+    m->started = true;
+}
+
 static void start_stream(msg_t *m)
 {
     const orc_target_t *t = orc_job_target(m->job);
-    orc_api_served_by(m->rq, t->provider->cfg->name, t->model);
-    orc_http_set_header(m->rq, "request-id", m->rq->id);
-    orc_messages_stream_init(&m->ms, t->model, NULL); /* the model that answers, as without streaming */
-    orc_http_stream_begin(m->rq, 200, "text/event-stream; charset=utf-8");
-    m->started = true;
+    begin_stream(m, t->provider->cfg->name, t->model);
 }
 
 static void write_event(void *arg, const char *event, json_object *data)
@@ -79,6 +89,7 @@ static void on_chunk(void *arg, json_object *chunk)
     msg_t *m = arg;
     if (!m->started)
         start_stream(m);
+    orc_cache_collect_chunk(m->collect, chunk);
     orc_messages_stream_chunk(&m->ms, chunk, write_event, m);
 }
 
@@ -105,6 +116,7 @@ static void on_done(void *arg, const orc_job_result_t *r)
     msg_t *m = arg;
     m->job = NULL;
     orc_reqlog_job(m->rq, m->canonical, r);
+    orc_api_cache_store(&m->cache, m->collect, r);
     if (m->stream && (m->started || r->ok)) {
         if (!m->started)
             start_stream(m);
@@ -132,21 +144,68 @@ static void on_client_gone(void *arg)
     msg_free(m);
 }
 
-static int start_job(msg_t *m, const orc_model_route_t *route)
+static int start_job(msg_t *m)
 {
     static const orc_job_cbs_t cbs = {on_chunk, on_done};
     orc_llm_t *llm = m->rq->worker->llm;
     orc_job_spec_t spec = {
         .request = m->canonical, .stream = m->stream, .include_usage = true, .request_id = m->rq->id};
-    orc_api_route_targets(llm, route, &spec);
+    orc_api_route_targets(llm, &m->route, &spec);
     orc_messages_stream_init(&m->ms, m->model, NULL);
+    if (m->stream && m->cache.store)
+        m->collect = orc_cache_collect_new();
     m->job = orc_job_start(llm, &spec, &cbs, m);
     if (m->job == NULL)
         return ORC_ERR;
     if (m->stream)
         m->keepalive = orc_api_keepalive_start(m->rq, on_keepalive, m);
-    orc_http_watch_client(m->rq, on_client_gone, m);
     return ORC_OK;
+}
+
+static void replay_chunk(void *arg, json_object *chunk)
+{
+    msg_t *m = arg;
+    orc_messages_stream_chunk(&m->ms, chunk, write_event, m);
+}
+
+/* A cache hit, as a message or as the event sequence a live answer has. */
+static void replay(msg_t *m, json_object *entry)
+{
+    const char *provider, *model;
+    json_object *completion;
+    char id[ORC_REQUEST_ID_SIZE + 16];
+    snprintf(id, sizeof(id), "msg_%s", m->rq->id);
+    orc_api_cache_answer(entry, &provider, &model, &completion);
+    orc_reqlog_cache_hit(m->rq, provider, model, completion);
+    if (!m->stream) {
+        json_object *fresh = orc_cache_fresh_completion(completion, id);
+        orc_api_served_by(m->rq, provider, model);
+        orc_http_set_header(m->rq, "request-id", m->rq->id);
+        orc_http_reply_json(m->rq, 200, orc_messages_from_canonical(fresh, model));
+        json_object_put(fresh);
+    } else {
+        begin_stream(m, provider, model);
+        orc_cache_replay(completion, id, true, replay_chunk, m);
+        orc_messages_stream_finish(&m->ms, true, write_event, m);
+        orc_http_stream_end(m->rq);
+    }
+    msg_free(m);
+}
+
+static void on_lookup(void *arg, json_object *entry)
+{
+    msg_t *m = arg;
+    const char *p, *mo;
+    json_object *x;
+    orc_api_cache_header(m->rq, &m->cache);
+    if (entry != NULL && orc_api_cache_answer(entry, &p, &mo, &x) == ORC_OK) {
+        replay(m, entry);
+        return;
+    }
+    if (start_job(m) != ORC_OK) {
+        anthropic_error(m->rq, 503, "cannot start the request now");
+        msg_free(m);
+    }
 }
 
 static msg_t *prepare(orc_req_t *rq, orc_model_route_t *route)
@@ -179,6 +238,13 @@ static msg_t *prepare(orc_req_t *rq, orc_model_route_t *route)
         anthropic_error(rq, status, err);
         return NULL;
     }
+    char scope[2048];
+    orc_api_route_scope(rq->worker->llm, route, scope, sizeof(scope));
+    if (orc_api_cache_prepare(rq, &m->cache, scope, m->canonical, err, sizeof(err)) != ORC_OK) {
+        msg_free(m);
+        anthropic_error(rq, 400, err);
+        return NULL;
+    }
     return m;
 }
 
@@ -188,8 +254,8 @@ void orc_api_anthropic_messages(orc_req_t *rq)
     msg_t *m = prepare(rq, &route);
     if (m == NULL)
         return;
-    if (start_job(m, &route) != ORC_OK) {
-        msg_free(m);
-        anthropic_error(rq, 503, "cannot start the request now");
-    }
+    m->route = route;
+    orc_http_watch_client(rq, on_client_gone, m);
+    if (!orc_cache_lookup(&m->cache, on_lookup, m))
+        on_lookup(m, NULL);
 }

@@ -12,6 +12,8 @@ void orc_api_health_live(orc_req_t *rq);
 void orc_api_health_ready(orc_req_t *rq);
 void orc_api_health_detailed(orc_req_t *rq);
 void orc_api_health_service(orc_req_t *rq);
+/* The entry NAME ("database", "cache", ...) of /api/health's services, or NULL. */
+struct json_object *orc_api_health_of(orc_worker_t *w, const char *name);
 void orc_api_metrics(orc_req_t *rq);
 void orc_api_admin_config(orc_req_t *rq);
 void orc_api_admin_reload(orc_req_t *rq);

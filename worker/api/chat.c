@@ -4,8 +4,12 @@
  * status and headers of a failed job, and the SSE keep-alive timer.
  */
 #include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "common/log.h"
 #include "common/orc.h"
 #include "worker/api/chat.h"
 #include "worker/dwa_select.h"
@@ -74,4 +78,53 @@ struct event *orc_api_keepalive_start(orc_req_t *rq, event_callback_fn cb, void 
         ev = NULL;
     }
     return ev;
+}
+
+/* ---- the response cache ------------------------------------------------- */
+
+void orc_api_route_scope(orc_llm_t *llm, const orc_model_route_t *route, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "%s", route->automatic ? "auto:" : "");
+    for (int i = 0; i < route->n && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s/%s", i ? "," : "",
+                                 llm->providers[route->providers[i]].cfg->name, route->models[i]);
+}
+
+int orc_api_cache_prepare(orc_req_t *rq, orc_cache_req_t *cr, const char *scope, json_object *request,
+                          char *err, size_t errlen)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(rq->req);
+    return orc_cache_prepare(rq->worker, cr, evhttp_find_header(in, "Cache-Control"),
+                             evhttp_find_header(in, ORC_CACHE_TTL_HEADER), scope, request, err, errlen);
+}
+
+void orc_api_cache_header(orc_req_t *rq, const orc_cache_req_t *cr)
+{
+    orc_http_set_header(rq, ORC_CACHE_HEADER, orc_cache_result_name(cr->result));
+    if (cr->result == ORC_CACHE_BYPASS && cr->reason != NULL)
+        orc_http_set_header(rq, "x-orchesity-cache-reason", cr->reason);
+}
+
+void orc_api_cache_store(orc_cache_req_t *cr, orc_cache_collect_t *collect, const orc_job_result_t *r)
+{
+    if (!cr->store || !r->ok || r->provider == NULL)
+        return;
+    json_object *completion = orc_cache_completion(collect, r);
+    if (completion == NULL)
+        return;
+    const char *provider = r->provider->cfg->name, *model = r->model;
+    json_object *entry = orc_cache_entry_new(1, &provider, &model, &completion);
+    orc_cache_store(cr, entry);
+    json_object_put(entry);
+}
+
+int orc_api_cache_answer(json_object *entry, const char **provider, const char **model,
+                         json_object **completion)
+{
+    if (orc_cache_entry_count(entry) != 1 ||
+        orc_cache_entry_answer(entry, 0, provider, model, completion) != ORC_OK) {
+        orc_log_warn("a cache entry of an unexpected shape: answered from the provider instead");
+        return ORC_ERR;
+    }
+    return ORC_OK;
 }

@@ -22,7 +22,6 @@
 #include "worker/dwa_select.h"
 #include "worker/llm.h"
 #include "worker/reqlog.h"
-#include "worker/probe.h"
 #include "worker/worker.h"
 
 #define ORC_DB_LIST_DEFAULT 50
@@ -190,27 +189,13 @@ void orc_api_db_provider_metrics(orc_req_t *rq)
 
 /* ---- health -------------------------------------------------------------------- */
 
-static json_object *cache_health(orc_worker_t *w)
-{
-    json_object *o = json_object_new_object();
-    const char *error = NULL;
-    if (w->probe_cache == NULL) {
-        orc_json_add_str(o, "status", "disabled");
-        return o;
-    }
-    orc_json_add_str(o, "status", orc_probe_status(w->probe_cache, &error));
-    if (error != NULL)
-        orc_json_add_str(o, "error", error);
-    return o;
-}
-
 /* Answers the health document once the database answered (or not). */
 static void health_reply(orc_dbreq_t *d, const char *db_error)
 {
     orc_worker_t *w = d->rq->worker;
     uint64_t *started = d->data;
     json_object *o = json_object_new_object(), *svcs = json_object_new_object();
-    json_object *db = orc_db_health(w->db), *cache = cache_health(w);
+    json_object *db = orc_api_health_of(w, "database"), *cache = orc_api_health_of(w, "cache");
     if (db_error != NULL) {
         json_object_object_add(db, "status", json_object_new_string("unhealthy"));
         json_object_object_add(db, "error", json_object_new_string(db_error));

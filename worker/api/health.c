@@ -15,10 +15,12 @@
 #include "common/orc.h"
 #include "common/util.h"
 #include "worker/api/api.h"
+#include "worker/api/cache_api.h"
 #include "worker/dwa_select.h"
 #include "worker/llm.h"
 #include "worker/probe.h"
 #include "worker/reqlog.h"
+#include "worker/redis.h"
 #include "worker/sysinfo.h"
 #include "worker/db.h"
 #include "worker/worker.h"
@@ -72,11 +74,20 @@ static json_object *svc_database(orc_worker_t *w)
     return orc_db_health(w->db);
 }
 
+/* The worker's own Redis client: what requests actually see. */
 static json_object *svc_cache(orc_worker_t *w)
 {
-    json_object *o = probe_service(w->probe_cache);
-    if (w->probe_cache != NULL)
-        orc_json_add_bool(o, "enabled", w->cfg->enable_caching);
+    if (w->redis == NULL)
+        return probe_service(w->probe_cache);
+    orc_redis_status_t st = orc_redis_status(w->redis);
+    json_object *o = status_only(st.status), *g = orc_api_cache_gateway_stats(w), *hr = NULL;
+    if (st.error[0] != '\0')
+        orc_json_add_str(o, "error", st.error);
+    orc_json_add_bool(o, "enabled", w->cfg->enable_caching);
+    orc_json_add_bool(o, "breaker_open", st.breaker_open);
+    json_object_object_get_ex(g, "hit_rate", &hr);
+    json_object_object_add(o, "hit_rate", json_object_get(hr));
+    json_object_put(g);
     return o;
 }
 
@@ -270,15 +281,22 @@ void orc_api_health_detailed(orc_req_t *rq)
     orc_http_reply_json(rq, strcmp(overall, "unhealthy") == 0 ? 503 : 200, o);
 }
 
+json_object *orc_api_health_of(orc_worker_t *w, const char *name)
+{
+    for (size_t i = 0; i < ORC_ARRAY_LEN(services); i++)
+        if (strcmp(services[i].name, name) == 0)
+            return services[i].fn(w);
+    return NULL;
+}
+
 void orc_api_health_service(orc_req_t *rq)
 {
     const char *name = rq->match.params[0];
-    for (size_t i = 0; i < ORC_ARRAY_LEN(services); i++) {
-        if (strcmp(services[i].name, name) != 0)
-            continue;
+    json_object *health = orc_api_health_of(rq->worker, name);
+    if (health != NULL) {
         json_object *o = json_object_new_object();
         orc_json_add_str(o, "service", name);
-        json_object_object_add(o, "health", services[i].fn(rq->worker));
+        json_object_object_add(o, "health", health);
         orc_http_reply_json(rq, 200, o);
         return;
     }

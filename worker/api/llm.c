@@ -19,10 +19,12 @@
 #include "common/util.h"
 #include "worker/api/api.h"
 #include "worker/api/chat.h"
+#include "worker/api/llm_async.h"
 #include "worker/api/llm_request.h"
 #include "worker/dwa_select.h"
 #include "worker/orchestrator.h"
 #include "worker/reqlog.h"
+#include "worker/providers/provider.h"
 #include "worker/worker.h"
 
 typedef struct {
@@ -30,14 +32,18 @@ typedef struct {
     orc_provider_rt_t *provider;
     char model[ORC_MODEL_ID_MAX];
     struct orchestration_s *owner;
-    json_object *result; /* the entry of "results" once done */
+    json_object *result;     /* the entry of "results" once done */
+    json_object *completion; /* its answer, for the cache */
     bool ok, bad_request;
     orc_failure_t failure;
 } entry_t;
 
 typedef struct orchestration_s {
-    orc_req_t *rq;
+    orc_req_t *rq; /* NULL once an asynchronous orchestration has answered 202 */
+    orc_worker_t *worker;
+    char id[ORC_REQUEST_ID_SIZE];
     orc_orchestration_t spec;
+    orc_cache_req_t cache;
     entry_t entries[ORC_PROVIDERS_MAX];
     int nentries, pending;
     bool test_mode; /* /api/llm/test/{provider} */
@@ -47,9 +53,11 @@ typedef struct orchestration_s {
 
 static void orch_free(orch_t *o)
 {
+    orc_cache_lookup_cancel(&o->cache);
     for (int i = 0; i < o->nentries; i++) {
         orc_job_cancel(o->entries[i].job);
         json_object_put(o->entries[i].result);
+        json_object_put(o->entries[i].completion);
     }
     if (o->heartbeat)
         event_free(o->heartbeat);
@@ -133,7 +141,7 @@ static json_object *document(orch_t *o)
             json_object_array_add(errors, x);
         }
     }
-    orc_json_add_str(doc, "request_id", o->rq->id);
+    orc_json_add_str(doc, "request_id", o->id);
     orc_json_add_str(doc, "status", count_ok(o) > 0 ? "completed" : "failed");
     json_object_object_add(doc, "results", results);
     json_object_object_add(doc, "errors", errors);
@@ -209,7 +217,7 @@ static void stream_begin(orch_t *o)
 {
     orc_http_stream_begin(o->rq, 200, "text/event-stream; charset=utf-8");
     json_object *start = json_object_new_object(), *names = json_object_new_array();
-    orc_json_add_str(start, "request_id", o->rq->id);
+    orc_json_add_str(start, "request_id", o->id);
     for (int i = 0; i < o->nentries; i++)
         json_object_array_add(names, json_object_new_string(o->entries[i].provider->cfg->name));
     json_object_object_add(start, "providers", names);
@@ -221,11 +229,21 @@ static void stream_begin(orch_t *o)
 static void stream_end(orch_t *o)
 {
     json_object *end = json_object_new_object();
-    orc_json_add_str(end, "request_id", o->rq->id);
+    orc_json_add_str(end, "request_id", o->id);
     orc_json_add_str(end, "status", count_ok(o) > 0 ? "completed" : "failed");
     sse_send(o, "end", end);
     json_object_put(end);
     orc_http_stream_end(o->rq);
+}
+
+static void send_chunk(orch_t *o, const char *provider, const char *model, json_object *content)
+{
+    json_object *ev = json_object_new_object();
+    orc_json_add_str(ev, "provider", provider);
+    orc_json_add_str(ev, "model", model);
+    json_object_object_add(ev, "delta", json_object_get(content));
+    sse_send(o, "chunk", ev);
+    json_object_put(ev);
 }
 
 static void on_chunk(void *arg, json_object *chunk)
@@ -245,12 +263,7 @@ static void on_chunk(void *arg, json_object *chunk)
         !json_object_is_type(content, json_type_string) || json_object_get_string_len(content) == 0)
         return;
     const orc_target_t *t = orc_job_target(e->job);
-    json_object *ev = json_object_new_object();
-    orc_json_add_str(ev, "provider", t->provider->cfg->name);
-    orc_json_add_str(ev, "model", t->model);
-    json_object_object_add(ev, "delta", json_object_get(content));
-    sse_send(o, "chunk", ev);
-    json_object_put(ev);
+    send_chunk(o, t->provider->cfg->name, t->model, content);
 }
 
 static void stream_result(orch_t *o, entry_t *e, const orc_job_result_t *r)
@@ -274,6 +287,7 @@ static void stream_result(orch_t *o, entry_t *e, const orc_job_result_t *r)
 /* ---- jobs -------------------------------------------------------------- */
 
 static void reply_test(orch_t *o);
+static void cache_store(orch_t *o);
 
 static void on_job_done(void *arg, const orc_job_result_t *r)
 {
@@ -286,18 +300,25 @@ static void on_job_done(void *arg, const orc_job_result_t *r)
     e->failure = r->failure;
     e->result = result_json(e, r);
     if (r->ok)
-        orc_log_debug("request %s: %s/%s answered in %.3f s", o->rq->id, e->provider->cfg->name, r->model,
+        orc_log_debug("request %s: %s/%s answered in %.3f s", o->id, e->provider->cfg->name, r->model,
                       (double)r->latency_us / 1e6);
+    if (o->cache.store)
+        e->completion = orc_cache_completion(NULL, r);
     if (o->spec.stream)
         stream_result(o, e, r);
     if (--o->pending > 0)
         return;
-    if (o->test_mode)
+    cache_store(o);
+    if (o->spec.async) {
+        orc_async_finish(o->worker, o->id, document(o));
+        o->worker->background--;
+    } else if (o->test_mode) {
         reply_test(o);
-    else if (o->spec.stream)
+    } else if (o->spec.stream) {
         stream_end(o);
-    else
+    } else {
         reply_sync(o);
+    }
     orch_free(o);
 }
 
@@ -308,7 +329,7 @@ static void on_client_gone(void *arg)
         orc_job_cancel(o->entries[i].job);
         o->entries[i].job = NULL;
     }
-    orc_log_info("request %s: the client left; its upstream calls are cancelled", o->rq->id);
+    orc_log_info("request %s: the client left; its upstream calls are cancelled", o->id);
     if (o->spec.stream)
         orc_http_stream_end(o->rq);
     else
@@ -332,10 +353,8 @@ static int start_jobs(orch_t *o, orc_llm_t *llm)
     int njobs = o->spec.explicit_providers ? o->spec.nproviders : 1;
     for (int j = 0; j < njobs; j++) {
         entry_t *e = &o->entries[j];
-        orc_job_spec_t spec = {.request = o->spec.request,
-                               .stream = o->spec.stream,
-                               .include_usage = true,
-                               .request_id = o->rq->id};
+        orc_job_spec_t spec = {
+            .request = o->spec.request, .stream = o->spec.stream, .include_usage = true, .request_id = o->id};
         int first = o->spec.explicit_providers ? j : 0,
             last = o->spec.explicit_providers ? j : o->nentries - 1;
         for (int k = first; k <= last; k++) {
@@ -357,14 +376,201 @@ static orch_t *orch_new(orc_req_t *rq)
     orch_t *o = calloc(1, sizeof(*o));
     if (o != NULL) {
         o->rq = rq;
+        o->worker = rq->worker;
+        snprintf(o->id, sizeof(o->id), "%s", rq->id);
         o->started_us = orc_now_us();
     }
     return o;
 }
 
-static void run(orch_t *o)
+/* ---- the response cache ------------------------------------------------- */
+
+/* The providers and models asked, in configuration order for a chain (the
+ * DWA's order changes from request to request), and whether they fan out. */
+static void scope_of(const orch_t *o, char *buf, size_t len)
 {
-    orc_llm_t *llm = o->rq->worker->llm;
+    size_t used =
+        (size_t)snprintf(buf, len, "orchestrate:%s:", o->spec.explicit_providers ? "fanout" : "chain");
+    for (int idx = 0, k = 0; idx < ORC_PROVIDERS_MAX * 4 && used < len; idx++) {
+        for (int i = 0; i < o->nentries && used < len; i++) {
+            const entry_t *e = &o->entries[i];
+            bool next = o->spec.explicit_providers ? i == idx : e->provider->index == idx;
+            if (next)
+                used += (size_t)snprintf(buf + used, len - used, "%s%s/%s", k++ ? "," : "",
+                                         e->provider->cfg->name, e->model);
+        }
+    }
+}
+
+static void cache_store(orch_t *o)
+{
+    const char *providers[ORC_PROVIDERS_MAX], *models[ORC_PROVIDERS_MAX];
+    json_object *completions[ORC_PROVIDERS_MAX];
+    if (!o->cache.store || count_ok(o) != o->nentries)
+        return; /* only answers every provider gave completely */
+    for (int i = 0; i < o->nentries; i++)
+        if (o->entries[i].completion == NULL)
+            return;
+    for (int i = 0; i < o->nentries; i++) {
+        json_object *p, *m;
+        json_object_object_get_ex(o->entries[i].result, "provider", &p);
+        json_object_object_get_ex(o->entries[i].result, "model", &m);
+        providers[i] = json_object_get_string(p);
+        models[i] = json_object_get_string(m);
+        completions[i] = o->entries[i].completion;
+        o->entries[i].completion = NULL;
+    }
+    json_object *entry = orc_cache_entry_new(o->nentries, providers, models, completions);
+    orc_cache_store(&o->cache, entry);
+    json_object_put(entry);
+}
+
+/* The job result a cached answer stands for: no latency, no cost. */
+static void cached_result(orc_job_result_t *r, orc_provider_rt_t *p, const char *model,
+                          json_object *completion)
+{
+    json_object *usage = orc_json_get(completion, "usage", json_type_object);
+    json_object *choices = orc_json_get(completion, "choices", json_type_array);
+    const char *finish = orc_json_get_str(json_object_array_get_idx(choices, 0), "finish_reason");
+    memset(r, 0, sizeof(*r));
+    r->ok = true;
+    r->provider = p;
+    snprintf(r->model, sizeof(r->model), "%s", model);
+    r->text = orc_cache_completion_text(completion);
+    snprintf(r->finish_reason, sizeof(r->finish_reason), "%s", finish ? finish : "stop");
+    r->usage.known = usage != NULL;
+    r->usage.prompt_tokens = orc_json_get_int(usage, "prompt_tokens", 0);
+    r->usage.completion_tokens = orc_json_get_int(usage, "completion_tokens", 0);
+    r->usage.total_tokens = orc_json_get_int(usage, "total_tokens", 0);
+}
+
+/* Replaces the entries with the cached answers; ORC_ERR (nothing changed)
+ * when the entry names a provider this configuration lacks. */
+static int replay_entries(orch_t *o, json_object *entry)
+{
+    int n = orc_cache_entry_count(entry);
+    orc_provider_rt_t *ps[ORC_PROVIDERS_MAX];
+    const char *p, *m;
+    json_object *c;
+    if (n < 1 || n > ORC_PROVIDERS_MAX)
+        return ORC_ERR;
+    for (int i = 0; i < n; i++)
+        if (orc_cache_entry_answer(entry, i, &p, &m, &c) != ORC_OK ||
+            (ps[i] = orc_llm_provider(o->worker->llm, p)) == NULL)
+            return ORC_ERR;
+    for (int i = 0; i < n; i++) {
+        entry_t *e = &o->entries[i];
+        orc_job_result_t r;
+        orc_cache_entry_answer(entry, i, &p, &m, &c);
+        e->provider = ps[i];
+        snprintf(e->model, sizeof(e->model), "%s", m);
+        cached_result(&r, ps[i], m, c);
+        orc_reqlog_cache_hit(o->rq, p, m, c);
+        e->ok = true;
+        e->result = result_json(e, &r);
+        orc_json_add_bool(e->result, "cached", true);
+    }
+    o->nentries = n;
+    return ORC_OK;
+}
+
+static int replay(orch_t *o, json_object *entry)
+{
+    if (replay_entries(o, entry) != ORC_OK)
+        return ORC_ERR;
+    if (!o->spec.stream) {
+        reply_sync(o);
+        return ORC_OK;
+    }
+    stream_begin(o);
+    for (int i = 0; i < o->nentries; i++) {
+        entry_t *e = &o->entries[i];
+        orc_job_result_t r;
+        const char *p, *m;
+        json_object *c;
+        orc_cache_entry_answer(entry, i, &p, &m, &c);
+        cached_result(&r, e->provider, m, c);
+        if (r.text[0] != '\0') {
+            json_object *content = json_object_new_string(r.text);
+            send_chunk(o, p, m, content);
+            json_object_put(content);
+        }
+        stream_result(o, e, &r);
+    }
+    stream_end(o);
+    return ORC_OK;
+}
+
+/* ---- running ----------------------------------------------------------- */
+
+static void start(orch_t *o)
+{
+    if (start_jobs(o, o->worker->llm) != ORC_OK) {
+        orc_http_error(o->rq, 503, "OUT_OF_MEMORY", "cannot start the request now");
+        orch_free(o);
+        return;
+    }
+    if (o->spec.stream)
+        stream_begin(o);
+}
+
+static void on_lookup(void *arg, json_object *entry)
+{
+    orch_t *o = arg;
+    orc_api_cache_header(o->rq, &o->cache);
+    if (entry != NULL && replay(o, entry) == ORC_OK) {
+        orch_free(o);
+        return;
+    }
+    start(o);
+}
+
+/* The processing state is in Redis: answer 202, then run detached. */
+static void on_async_begun(void *arg, int status)
+{
+    orch_t *o = arg;
+    if (status != 201) {
+        orc_http_error(o->rq, status, status == 409 ? "CONFLICT" : "ASYNC_UNAVAILABLE",
+                       status == 409
+                           ? "request id %s is already in use"
+                           : "the result store (Redis) is unavailable: try again, or use mode \"sync\"",
+                       o->id);
+        orch_free(o);
+        return;
+    }
+    json_object *doc = json_object_new_object();
+    orc_json_add_str(doc, "request_id", o->id);
+    orc_json_add_str(doc, "status", "processing");
+    orc_http_reply_json(o->rq, 202, doc);
+    o->rq = NULL;
+    if (start_jobs(o, o->worker->llm) != ORC_OK) { /* jobs started before the failure still finish */
+        orc_log_error("request %s: cannot start the asynchronous orchestration: out of memory", o->id);
+        if (o->pending == 0) {
+            orc_async_finish(o->worker, o->id, document(o));
+            orch_free(o);
+            return;
+        }
+    }
+    o->worker->background++;
+}
+
+static void run_async(orch_t *o)
+{
+    if (o->worker->redis == NULL) {
+        orc_http_error(o->rq, 503, "ASYNC_UNAVAILABLE",
+                       "asynchronous orchestration needs Redis (REDIS_URL): without it the result could not "
+                       "be read from another worker");
+        orch_free(o);
+        return;
+    }
+    if (orc_async_begin(o->worker, o->id, on_async_begun, o) != ORC_OK) {
+        orc_http_error(o->rq, 503, "OUT_OF_MEMORY", "cannot start the request now");
+        orch_free(o);
+    }
+}
+
+static void add_entries(orch_t *o, orc_llm_t *llm)
+{
     if (!o->spec.explicit_providers) { /* every configured provider, in DWA order: first answers, others fall
                                           back */
         int order[ORC_PROVIDERS_MAX], n = 0;
@@ -380,6 +586,12 @@ static void run(orch_t *o)
     }
     for (int i = 0; o->spec.explicit_providers && i < o->spec.nproviders; i++)
         add_entry(o, llm, o->spec.providers[i]);
+}
+
+static void run(orch_t *o)
+{
+    char scope[2048], err[256];
+    add_entries(o, o->worker->llm);
     if (o->nentries == 0) {
         orc_http_error(
             o->rq, 503, "NO_PROVIDER",
@@ -388,14 +600,23 @@ static void run(orch_t *o)
         orch_free(o);
         return;
     }
-    if (start_jobs(o, llm) != ORC_OK) {
-        orc_http_error(o->rq, 503, "OUT_OF_MEMORY", "cannot start the request now");
-        orch_free(o);
+    if (o->spec.async) {
+        run_async(o);
         return;
     }
     orc_http_watch_client(o->rq, on_client_gone, o);
-    if (o->spec.stream)
-        stream_begin(o);
+    if (o->test_mode) { /* a test asks the provider, never the cache */
+        start(o);
+        return;
+    }
+    scope_of(o, scope, sizeof(scope));
+    if (orc_api_cache_prepare(o->rq, &o->cache, scope, o->spec.request, err, sizeof(err)) != ORC_OK) {
+        orc_http_error(o->rq, 400, "VALIDATION_ERROR", "%s", err);
+        orch_free(o);
+        return;
+    }
+    if (!orc_cache_lookup(&o->cache, on_lookup, o))
+        on_lookup(o, NULL);
 }
 
 void orc_api_llm_orchestrate(orc_req_t *rq)

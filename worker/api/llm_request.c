@@ -198,6 +198,16 @@ static int parse_flags(json_object *body, orc_orchestration_t *o, char *err, siz
             return bad(err, errlen, "session_id must be a string of at most 128 characters");
         snprintf(o->session_id, sizeof(o->session_id), "%s", json_object_get_string(v));
     }
+    if (json_object_object_get_ex(body, "mode", &v) && v != NULL) {
+        const char *mode = json_object_get_string(v);
+        if (!json_object_is_type(v, json_type_string) ||
+            (strcmp(mode, "sync") != 0 && strcmp(mode, "async") != 0))
+            return bad(err, errlen, "mode must be \"sync\" or \"async\"");
+        o->async = strcmp(mode, "async") == 0;
+        if (o->async && o->stream)
+            return bad(err, errlen,
+                       "an asynchronous orchestration cannot stream: use mode \"sync\" with stream");
+    }
     return ORC_OK;
 }
 

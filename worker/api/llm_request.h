@@ -22,6 +22,7 @@ typedef struct {
     bool explicit_providers; /* the client named them: fan out, no fallback */
     char model[128];         /* "" : each provider's default_model */
     bool stream;
+    bool async; /* "mode": "async": answered 202 at once, the result lands in Redis */
     char session_id[129];
 } orc_orchestration_t;
 

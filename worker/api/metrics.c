@@ -11,6 +11,7 @@
 #include "common/shm.h"
 #include "common/util.h"
 #include "worker/api/api.h"
+#include "worker/api/cache_api.h"
 #include "worker/providers/provider.h"
 #include "worker/worker.h"
 
@@ -199,6 +200,7 @@ void orc_api_metrics(orc_req_t *rq)
     evbuffer_add_printf(b, "orchesity_generation %u\n", atomic_load(&shm->generation));
     workers(b, shm);
     providers(b, shm, c);
+    orc_api_cache_metrics(b, c);
     free(c);
     orc_http_reply_buffer(rq, 200, "text/plain; version=0.0.4; charset=utf-8", b);
 }

@@ -33,6 +33,9 @@ typedef struct {
     bool stream;
     bool started;
     struct event *keepalive;
+    orc_model_route_t route;
+    orc_cache_req_t cache;
+    orc_cache_collect_t *collect; /* a streamed answer, for the cache */
 } chat_t;
 
 static const char *roles[] = {"system", "developer", "user", "assistant", "tool", "function"};
@@ -51,6 +54,8 @@ void orc_openai_error(orc_req_t *rq, int status, const char *type, const char *p
 
 static void chat_free(chat_t *c)
 {
+    orc_cache_lookup_cancel(&c->cache);
+    orc_cache_collect_free(c->collect);
     orc_job_cancel(c->job);
     if (c->keepalive)
         event_free(c->keepalive);
@@ -60,12 +65,17 @@ static void chat_free(chat_t *c)
 
 /* ---- answers ----------------------------------------------------------- */
 
+static void begin_stream(chat_t *c, const char *provider, const char *model)
+{
+    orc_api_served_by(c->rq, provider, model);
+    orc_http_stream_begin(c->rq, 200, "text/event-stream; charset=utf-8");
+    c->started = true;
+}
+
 static void start_stream(chat_t *c)
 {
     const orc_target_t *t = orc_job_target(c->job);
-    orc_api_served_by(c->rq, t->provider->cfg->name, t->model);
-    orc_http_stream_begin(c->rq, 200, "text/event-stream; charset=utf-8");
-    c->started = true;
+    begin_stream(c, t->provider->cfg->name, t->model);
 }
 
 static void write_event(chat_t *c, json_object *o)
@@ -83,6 +93,7 @@ static void on_chunk(void *arg, json_object *chunk)
     chat_t *c = arg;
     if (!c->started)
         start_stream(c);
+    orc_cache_collect_chunk(c->collect, chunk);
     write_event(c, chunk);
 }
 
@@ -110,6 +121,7 @@ static void on_done(void *arg, const orc_job_result_t *r)
     chat_t *c = arg;
     c->job = NULL;
     orc_reqlog_job(c->rq, c->body, r);
+    orc_api_cache_store(&c->cache, c->collect, r);
     if (c->stream && (c->started || r->ok)) {
         if (!c->started)
             start_stream(c);
@@ -184,24 +196,75 @@ static bool include_usage(json_object *body)
            json_object_object_get_ex(so, "include_usage", &iu) && json_object_get_boolean(iu);
 }
 
-static int start_job(chat_t *c, const orc_model_route_t *route)
+static int start_job(chat_t *c)
 {
     static const orc_job_cbs_t cbs = {on_chunk, on_done};
     orc_llm_t *llm = c->rq->worker->llm;
-    json_object *stream;
-    c->stream = json_object_object_get_ex(c->body, "stream", &stream) && json_object_get_boolean(stream);
     orc_job_spec_t spec = {.request = c->body,
                            .stream = c->stream,
                            .include_usage = include_usage(c->body),
                            .request_id = c->rq->id};
-    orc_api_route_targets(llm, route, &spec);
+    orc_api_route_targets(llm, &c->route, &spec);
+    if (c->stream && c->cache.store)
+        c->collect = orc_cache_collect_new();
     c->job = orc_job_start(llm, &spec, &cbs, c);
     if (c->job == NULL)
         return ORC_ERR;
     if (c->stream)
         c->keepalive = orc_api_keepalive_start(c->rq, on_keepalive, c);
-    orc_http_watch_client(c->rq, on_client_gone, c);
     return ORC_OK;
+}
+
+static void replay_chunk(void *arg, json_object *chunk)
+{
+    write_event(arg, chunk);
+}
+
+/* A cache hit, as JSON or as the stream the provider's answer would be. */
+static void replay(chat_t *c, json_object *entry)
+{
+    const char *provider, *model;
+    json_object *completion;
+    char id[ORC_REQUEST_ID_SIZE + 16];
+    snprintf(id, sizeof(id), "chatcmpl-%s", c->rq->id);
+    orc_api_cache_answer(entry, &provider, &model, &completion);
+    orc_reqlog_cache_hit(c->rq, provider, model, completion);
+    if (!c->stream) {
+        orc_api_served_by(c->rq, provider, model);
+        orc_http_reply_json(c->rq, 200, orc_cache_fresh_completion(completion, id));
+    } else {
+        begin_stream(c, provider, model);
+        orc_cache_replay(completion, id, include_usage(c->body), replay_chunk, c);
+        orc_http_stream_write(c->rq, "data: [DONE]\n\n", 14);
+        orc_http_stream_end(c->rq);
+    }
+    chat_free(c);
+}
+
+static void on_lookup(void *arg, json_object *entry)
+{
+    chat_t *c = arg;
+    const char *p, *m;
+    json_object *x;
+    orc_api_cache_header(c->rq, &c->cache);
+    if (entry != NULL && orc_api_cache_answer(entry, &p, &m, &x) == ORC_OK) {
+        replay(c, entry);
+        return;
+    }
+    if (start_job(c) != ORC_OK) {
+        orc_openai_error(c->rq, 503, "server_error", NULL, NULL, "cannot start the request now");
+        chat_free(c);
+    }
+}
+
+/* Looks the request up in the cache, or starts it at once. */
+static void begin(chat_t *c)
+{
+    json_object *stream;
+    c->stream = json_object_object_get_ex(c->body, "stream", &stream) && json_object_get_boolean(stream);
+    orc_http_watch_client(c->rq, on_client_gone, c);
+    if (!orc_cache_lookup(&c->cache, on_lookup, c))
+        on_lookup(c, NULL);
 }
 
 void orc_api_openai_chat(orc_req_t *rq)
@@ -238,10 +301,15 @@ void orc_api_openai_chat(orc_req_t *rq)
     }
     c->rq = rq;
     c->body = body;
-    if (start_job(c, &route) != ORC_OK) {
+    c->route = route;
+    char scope[2048];
+    orc_api_route_scope(rq->worker->llm, &route, scope, sizeof(scope));
+    if (orc_api_cache_prepare(rq, &c->cache, scope, body, err, sizeof(err)) != ORC_OK) {
         chat_free(c);
-        orc_openai_error(rq, 503, "server_error", NULL, NULL, "cannot start the request now");
+        orc_openai_error(rq, 400, "invalid_request_error", NULL, "invalid_cache_ttl", err);
+        return;
     }
+    begin(c);
 }
 
 /* ---- GET /v1/models ---------------------------------------------------- */

@@ -6,6 +6,8 @@
 #include "common/orc.h"
 #include "common/shm.h"
 #include "worker/api/api.h"
+#include "worker/api/cache_api.h"
+#include "worker/api/llm_async.h"
 
 #define GET ORC_METHOD_GET | ORC_METHOD_HEAD
 #define POST ORC_METHOD_POST
@@ -25,6 +27,7 @@ const orc_route_t orc_api_routes[] = {
     {POST, "/api/admin/reload", orc_api_admin_reload, "admin_reload", true},
     {POST, "/api/llm/orchestrate", orc_api_llm_orchestrate, "llm_orchestrate", false, true},
     {POST, "/api/llm/test/{provider}", orc_api_llm_test, "llm_test", false, true},
+    {GET, "/api/llm/status/{request_id}", orc_api_llm_status, "llm_status", false},
     {GET, "/api/llm/providers", orc_api_llm_providers, "llm_providers", false},
     {GET, "/api/llm/stats", orc_api_llm_stats, "llm_stats", false},
     {GET, "/api/llm/dwa/stats", orc_api_dwa_stats, "dwa_stats", false},
@@ -34,6 +37,10 @@ const orc_route_t orc_api_routes[] = {
     {POST, "/v1/chat/completions", orc_api_openai_chat, "v1_chat_completions", false, true},
     {GET, "/v1/models", orc_api_openai_models, "v1_models", false},
     {POST, "/v1/messages", orc_api_anthropic_messages, "v1_messages", false, true},
+    {GET, "/api/db/cache/stats", orc_api_cache_stats, "db_cache_stats", false},
+    {ORC_METHOD_DELETE | POST, "/api/db/cache/clear", orc_api_cache_clear, "db_cache_clear", true},
+    {ORC_METHOD_DELETE, "/api/db/cache/clear/{pattern}", orc_api_cache_clear_pattern,
+     "db_cache_clear_pattern", true},
     {GET, "/api/db/stats", orc_api_db_stats, "db_stats", false},
     {GET, "/api/db/requests", orc_api_db_requests, "db_requests", false},
     {GET, "/api/db/requests/recent", orc_api_db_requests_recent, "db_requests_recent", false},
