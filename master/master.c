@@ -325,6 +325,10 @@ static void begin_stop(orc_master_t *m, int sig, const char *why)
     orc_master_set_state(m, ORC_MASTER_STOPPING, why);
     orc_notify("STOPPING=1");
     orc_proc_send_all(m, 0, ORC_MSG_QUIT, true);
+    /* Draining workers close their copies: once ours is closed too, a new
+     * connection is refused at once (a proxy tries another replica)
+     * instead of waiting in the backlog to be reset when we exit. */
+    orc_listeners_close(&m->listeners, NULL);
     if (m->stop_deadline_ms)
         orc_log_notice("graceful stop: in-flight work has %d s", m->cfg->shutdown_timeout);
     else

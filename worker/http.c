@@ -48,6 +48,7 @@ struct orc_http_s {
     int64_t inflight;
     bool paused;
     uint64_t last_input_ms; /* when any connection last received bytes */
+    uint64_t last_reply_ms; /* when a reply was last handed to evhttp (written later) */
 };
 
 extern const orc_route_t orc_api_routes[];
@@ -106,6 +107,11 @@ static struct bufferevent *make_connection(struct event_base *base, void *arg)
 uint64_t orc_http_last_input_ms(const orc_http_t *h)
 {
     return h->last_input_ms;
+}
+
+uint64_t orc_http_last_reply_ms(const orc_http_t *h)
+{
+    return h->last_reply_ms;
 }
 
 orc_http_t *orc_http_new(orc_worker_t *w, const int *fds, int nfds)
@@ -268,6 +274,7 @@ static void release(orc_req_t *rq)
     free(rq->path_buf);
     free(rq);
     h->inflight--;
+    h->last_reply_ms = orc_now_ms();
     atomic_store_explicit(&w->slot->inflight, h->inflight, memory_order_relaxed);
     if (h->paused && h->inflight < (int64_t)w->cfg->worker_connections * 9 / 10 && !w->draining)
         set_accepting(h, true);

@@ -51,6 +51,7 @@ void orc_http_free(orc_http_t *h);
 void orc_http_stop_accepting(orc_http_t *h);
 int64_t orc_http_inflight(const orc_http_t *h);
 uint64_t orc_http_last_input_ms(const orc_http_t *h);
+uint64_t orc_http_last_reply_ms(const orc_http_t *h);
 
 const orc_route_t *orc_http_routes(size_t *n);
 

@@ -576,8 +576,7 @@ void orc_reqlog_body(orc_req_t *rq, json_object *body)
 
 void orc_reqlog_job(orc_req_t *rq, json_object *canonical, const orc_job_result_t *r)
 {
-    if (rq->log != NULL)
-        orc_reqlog_rec_job(rq->log, &rq->worker->reqlog->set, canonical, r);
+    orc_reqlog_detached_job(rq->worker, rq->log, canonical, r);
 }
 
 void orc_reqlog_rec_cache_hit(orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set, const char *provider,
@@ -616,24 +615,52 @@ void orc_reqlog_cache_hit(orc_req_t *rq, const char *provider, const char *model
         orc_reqlog_rec_cache_hit(rq->log, &rl->set, provider, model, completion);
 }
 
+static void spool_finished(orc_reqlog_t *rl, orc_reqlog_rec_t *rec, int status, bool streaming)
+{
+    json_object *stream = NULL;
+    bool streamed = streaming || (rec->body && json_object_object_get_ex(rec->body, "stream", &stream) &&
+                                  json_object_get_boolean(stream));
+    json_object *o = orc_reqlog_rec_json(rec, &rl->set, status, streamed, orc_now_us());
+    spool_record(rl, rec, o);
+    json_object_put(o);
+}
+
 void orc_reqlog_finish(orc_req_t *rq, int status, struct evbuffer *body)
 {
     orc_reqlog_rec_t *rec = rq->log;
     if (rec == NULL)
         return;
-    orc_reqlog_t *rl = rq->worker->reqlog;
     if (status >= 400) {
         size_t len = body ? evbuffer_get_length(body) : 0;
         const char *text = len && len <= REPLY_ERROR_MAX ? (const char *)evbuffer_pullup(body, -1) : NULL;
         orc_reqlog_rec_reply_error(rec, status, text, text ? len : 0);
     }
-    json_object *stream = NULL;
-    bool streamed = rq->streaming || (rec->body && json_object_object_get_ex(rec->body, "stream", &stream) &&
-                                      json_object_get_boolean(stream));
-    json_object *o = orc_reqlog_rec_json(rec, &rl->set, status, streamed, orc_now_us());
-    spool_record(rl, rec, o);
-    json_object_put(o);
+    spool_finished(rq->worker->reqlog, rec, status, rq->streaming);
     orc_reqlog_release(rq);
+}
+
+orc_reqlog_rec_t *orc_reqlog_detach(orc_req_t *rq)
+{
+    orc_reqlog_rec_t *rec = rq->log;
+    rq->log = NULL;
+    return rec;
+}
+
+void orc_reqlog_detached_job(orc_worker_t *w, orc_reqlog_rec_t *rec, json_object *canonical,
+                             const orc_job_result_t *r)
+{
+    if (rec != NULL && w->reqlog != NULL)
+        orc_reqlog_rec_job(rec, &w->reqlog->set, canonical, r);
+}
+
+void orc_reqlog_finish_detached(orc_worker_t *w, orc_reqlog_rec_t *rec, int status)
+{
+    if (rec == NULL)
+        return;
+    if (w->reqlog != NULL)
+        spool_finished(w->reqlog, rec, status, false);
+    orc_reqlog_rec_clear(rec);
+    free(rec);
 }
 
 void orc_reqlog_release(orc_req_t *rq)

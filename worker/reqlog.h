@@ -80,6 +80,14 @@ void orc_reqlog_cache_hit(struct orc_req_s *rq, const char *provider, const char
 /* Spools the record; BODY is the reply body (NULL for a stream). */
 void orc_reqlog_finish(struct orc_req_s *rq, int status, struct evbuffer *body);
 void orc_reqlog_release(struct orc_req_s *rq);
+/* An asynchronous request: its 202 is not its answer.  The record leaves
+ * the request before the 202 and is spooled when the work ends (a worker
+ * killed meanwhile loses the work and its record together). */
+orc_reqlog_rec_t *orc_reqlog_detach(struct orc_req_s *rq);
+void orc_reqlog_detached_job(orc_worker_t *w, orc_reqlog_rec_t *rec, json_object *canonical,
+                             const struct orc_job_result_s *r);
+/* Spools REC with STATUS and frees it; REC may be NULL. */
+void orc_reqlog_finish_detached(orc_worker_t *w, orc_reqlog_rec_t *rec, int status);
 
 /* ---- the record itself (pure, unit-tested) ----------------------------- */
 

@@ -38,6 +38,10 @@
 
 #define HEARTBEAT_MS 1000
 #define DRAIN_CHECK_MS 50
+/* A reply handed to evhttp is written on a later pass of the loop: a
+ * draining worker that exited right after its last request was released
+ * dropped that answer.  It waits this long after the last reply. */
+#define DRAIN_FLUSH_MS 200
 
 static void heartbeat(orc_worker_t *w)
 {
@@ -67,6 +71,8 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
         return; /* a request is still arriving */
     if (!orc_reqlog_drained(w->reqlog, w->drain_started_ms))
         return; /* the request log is still shipping */
+    if (now - orc_http_last_reply_ms(w->http) < DRAIN_FLUSH_MS)
+        return; /* the last replies may still be on their way out */
     orc_log_info("drained: exiting");
     event_base_loopexit(w->base, NULL);
 }

@@ -33,6 +33,10 @@ class TestFailure(AssertionError):
     pass
 
 
+class Skip(Exception):
+    """Raised by a test whose subject is not there yet; run.py reports it as skipped."""
+
+
 def check(cond, msg):
     if not cond:
         raise TestFailure(msg)
@@ -219,6 +223,43 @@ class Gateway:
 
     def bad_log_lines(self):
         return [l for l in self.log().splitlines() if any(p.search(l) for p in BAD_LOG_PATTERNS)]
+
+
+def children_of(pid):
+    """Host pids of the processes whose parent is PID (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append((int(entry), fields[0]))
+    return found
+
+
+def check_reaps_orphans(inner, nsenter):
+    """Makes an orphan in the PID namespace whose PID 1 is host pid INNER and
+    checks that INNER adopts it and reaps it (no zombie left)."""
+    subprocess.run([nsenter, "-t", str(inner), "-p", "--", "sh", "-c", "sleep 1 & exit 0"], check=True, timeout=5)
+
+    def adopted():
+        for pid, _ in children_of(inner):
+            try:
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == "sleep":
+                        return True
+            except OSError:
+                pass
+        return False
+
+    wait_until(adopted, 2, what="the orphan to be adopted by PID 1")
+    time.sleep(1.5)
+    zombies = [pid for pid, state in children_of(inner) if state == "Z"]
+    check(not zombies, "orphans left as zombies under PID 1: %r" % zombies)
 
 
 def cleanup_all():

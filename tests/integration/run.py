@@ -5,8 +5,10 @@
 
 Each test runs under a hard timeout (its TIMEOUT attribute, default 60 s).
 A test fails when it raises, when it times out, or when a gateway it started
-logged an alert-level line or a sanitizer report.  The last line printed is
-"N passed, N failed"; the exit status is non-zero when anything failed.
+logged an alert-level line or a sanitizer report.  A test that raises
+harness.Skip (a part that depends on something not built yet) is reported as
+skipped with its reason.  The last line printed is "N passed, N failed" (with
+", N skipped" when any was); the exit status is non-zero when anything failed.
 """
 import argparse
 import importlib
@@ -48,8 +50,11 @@ def run_one(name, fn):
     signal.alarm(timeout)
     started = time.monotonic()
     error = None
+    skipped = None
     try:
         fn()
+    except harness.Skip as e:
+        skipped = str(e)
     except Timeout:
         error = "timed out after %d s" % timeout
     except Exception:
@@ -66,6 +71,9 @@ def run_one(name, fn):
     if bad and error is None:
         error = "bad lines in the gateway's log:\n  " + "\n  ".join(bad[:20])
     elapsed = time.monotonic() - started
+    if skipped is not None and error is None:
+        print("SKIP %s (%.1f s): %s" % (name, elapsed, skipped), flush=True)
+        return None
     print("%s %s (%.1f s)" % ("PASS" if error is None else "FAIL", name, elapsed), flush=True)
     if error:
         print("  " + error.replace("\n", "\n  "), flush=True)
@@ -81,13 +89,16 @@ def main():
         print("orchesity binary not found at %s" % harness.BIN)
         print("0 passed, 1 failed")
         return 1
-    passed = failed = 0
+    passed = failed = skipped = 0
     for name, fn in collect(opts.modules, opts.keyword):
-        if run_one(name, fn):
+        ok = run_one(name, fn)
+        if ok is None:
+            skipped += 1
+        elif ok:
             passed += 1
         else:
             failed += 1
-    print("%d passed, %d failed" % (passed, failed))
+    print("%d passed, %d failed%s" % (passed, failed, ", %d skipped" % skipped if skipped else ""))
     return 1 if failed else 0
 
 

@@ -371,3 +371,16 @@ def test_cache_hit_is_logged_with_its_answer():
     check(rows[0]["response"] == answer, "stored answer %r vs %r" % (rows[0]["response"], answer))
     hit_flag = pg.sql("SELECT cache_hit FROM orchestration_results WHERE request_id = 'hit-2'")[0][0]
     check(hit_flag == "t", "result row cache_hit: %s" % hit_flag)
+
+
+def test_async_orchestration_is_logged_when_it_ends():
+    redis_url = os.environ.get("ORC_TEST_REDIS_URL")
+    check(redis_url, "ORC_TEST_REDIS_URL is not set (tests/services.sh)")
+    gw, pg, mock, spool = start(env={"REDIS_URL": redis_url, "CACHE_NAMESPACE": "rla%d" % os.getpid()})
+    r = post(gw, "/api/llm/orchestrate", {"prompt": "later sea [[mock latency=300]]", "providers": ["openai"],
+                                          "mode": "async"}, rid="async-1")
+    check(r.status == 202, "async: %s %s" % (r.status, r.body[:200]))
+    row = wait_row(pg, "async-1")
+    check(row["status"] == "completed" and row["http_status"] == "200", "row: %s" % row)
+    rows = result_rows(pg, "async-1")
+    check(len(rows) == 1 and rows[0]["provider"] == "openai" and rows[0]["status"] == "success", "results: %s" % rows)

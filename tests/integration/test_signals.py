@@ -139,6 +139,31 @@ def test_readiness_is_503_while_draining():
     gw.wait_exit(10)
 
 
+def test_new_connections_are_refused_while_stopping():
+    """Once a stop begins, no process holds the listening socket: a new
+    connection is refused at once (a proxy tries another replica) instead
+    of waiting in the backlog to be reset when the gateway exits."""
+    gw = Gateway(workers=2, config={"server": {"drain_grace": 300}}).start()
+    result = {}
+    t = threading.Thread(target=slow_upload, args=(gw.port, 1000, 2.0, result))
+    t.start()
+    time.sleep(0.3)
+    gw.kill(signal.SIGTERM)
+    time.sleep(0.3)
+    refused = None
+    try:
+        socket.create_connection(("127.0.0.1", gw.port), timeout=2).close()
+    except ConnectionRefusedError:
+        refused = True
+    check(refused, "a new connection was accepted while stopping")
+    t.join(10)
+    check("reply" in result, "the request in flight failed: %r" % result)
+    check(gw.wait_exit(5) == 0, "exit code")
+
+
+test_new_connections_are_refused_while_stopping.TIMEOUT = 30
+
+
 def test_term_deadline_is_honoured():
     gw = Gateway(workers=1, config={"server": {"shutdown_timeout": 2}}).start()
     result = {}

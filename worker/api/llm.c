@@ -39,7 +39,8 @@ typedef struct {
 } entry_t;
 
 typedef struct orchestration_s {
-    orc_req_t *rq; /* NULL once an asynchronous orchestration has answered 202 */
+    orc_req_t *rq;         /* NULL once an asynchronous orchestration has answered 202 */
+    orc_reqlog_rec_t *log; /* an asynchronous orchestration's record, spooled when it ends */
     orc_worker_t *worker;
     char id[ORC_REQUEST_ID_SIZE];
     orc_orchestration_t spec;
@@ -51,9 +52,19 @@ typedef struct orchestration_s {
     uint64_t started_us;
 } orch_t;
 
+/* An asynchronous orchestration's status: 200 when a provider answered. */
+static int async_status(const orch_t *o)
+{
+    for (int i = 0; i < o->nentries; i++)
+        if (o->entries[i].ok)
+            return 200;
+    return 502;
+}
+
 static void orch_free(orch_t *o)
 {
     orc_cache_lookup_cancel(&o->cache);
+    orc_reqlog_finish_detached(o->worker, o->log, async_status(o));
     for (int i = 0; i < o->nentries; i++) {
         orc_job_cancel(o->entries[i].job);
         json_object_put(o->entries[i].result);
@@ -294,7 +305,7 @@ static void on_job_done(void *arg, const orc_job_result_t *r)
     entry_t *e = arg;
     orch_t *o = e->owner;
     e->job = NULL;
-    orc_reqlog_job(o->rq, o->spec.request, r);
+    orc_reqlog_detached_job(o->worker, o->rq ? o->rq->log : o->log, o->spec.request, r);
     e->ok = r->ok;
     e->bad_request = r->bad_request;
     e->failure = r->failure;
@@ -541,6 +552,7 @@ static void on_async_begun(void *arg, int status)
     json_object *doc = json_object_new_object();
     orc_json_add_str(doc, "request_id", o->id);
     orc_json_add_str(doc, "status", "processing");
+    o->log = orc_reqlog_detach(o->rq);
     orc_http_reply_json(o->rq, 202, doc);
     o->rq = NULL;
     if (start_jobs(o, o->worker->llm) != ORC_OK) { /* jobs started before the failure still finish */
