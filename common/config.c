@@ -233,7 +233,6 @@ static void set_defaults(orc_config_t *cfg)
     set_str(&cfg->master_key, "");
     set_str(&cfg->database_url, "");
     set_str(&cfg->redis_url, "");
-    set_str(&cfg->cache_namespace, "orchesity");
     cfg->reqlog_enabled = true;
     cfg->reqlog_spool_max_mb = 1024;
     cfg->reqlog_truncate_bytes = 4096;
