@@ -202,6 +202,28 @@ def test_logged_requests_and_their_sessions():
     check(gw.get_json("/api/db/stats")["total_requests"] == 2, "stats count logged requests")
 
 
+def test_concurrent_queries_share_the_pool():
+    gw, pg = start(workers=2, mock=False, env={"DB_POOL_SIZE": "4"})
+    pg.sql(SEED)
+    paths = DB_ROUTES + ["/api/db/requests?limit=1&offset=2", "/api/db/health"]
+    bad = []
+
+    def client(n):
+        for i in range(25):
+            path = paths[(n + i) % len(paths)]
+            r = gw.get(path, timeout=10)
+            if r.status != 200:
+                bad.append((path, r.status, r.body[:200]))
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    check(not bad, "%d failed of 200: %r" % (len(bad), bad[:3]))
+    check(gw.get_json("/api/db/requests?limit=1&offset=2")["requests"][0]["request_id"] == "req-a", "answers")
+    check(not [l for l in gw.log().splitlines() if "signal" in l and "worker" in l], "a worker died")
+
+
 def test_parameters_are_validated():
     gw, pg = start(mock=False)
     for path in ["/api/db/requests?limit=0", "/api/db/requests?limit=1001", "/api/db/requests?limit=-1",

@@ -6,50 +6,17 @@ import json
 import os
 import re
 import subprocess
-import tempfile
-import shutil
 import signal
 import time
 import uuid
 
 import harness
 from harness import check, wait_until
-from test_dbapi import SuiteDatabase, error_format, start
+from test_cache import Redis
+from test_dbapi import error_format, start
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-class RedisServer:
-    """A private redis-server on a free loopback port, stopped by pid when the test ends."""
-
-    def __init__(self):
-        self.port = harness.free_port()
-        self.dir = tempfile.mkdtemp(prefix="orc-redis-t-")
-        self.proc = None
-        harness.on_cleanup(self.destroy)
-
-    @property
-    def url(self):
-        return "redis://127.0.0.1:%d/0" % self.port
-
-    def start(self):
-        self.proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                                      "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL)
-        wait_until(lambda: self.cli("PING") == "PONG", 5, interval=0.05, what="redis-server")
-        return self
-
-    def cli(self, *args):
-        r = subprocess.run(["redis-cli", "-p", str(self.port)] + list(args), capture_output=True, text=True,
-                           timeout=5)
-        return r.stdout.strip()
-
-    def destroy(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            self.proc.terminate()
-            self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def suite_redis_cli(*args):
@@ -154,7 +121,8 @@ def test_admin_listing_of_sessions():
 
 
 def test_redis_frozen_or_gone_never_fails_a_session_call():
-    redis = RedisServer().start()
+    redis = Redis().start()
+    harness.on_cleanup(redis.stop)
     gw, pg, ns = start_with_redis(redis_url=redis.url)
     wait_until(lambda: gw.get_json("/api/db/health")["services"]["cache"]["status"] == "healthy", 10,
                what="Redis healthy")
@@ -172,7 +140,7 @@ def test_redis_frozen_or_gone_never_fails_a_session_call():
             check(took < 1.0, "four session calls took %.2f s with Redis frozen" % took)
     finally:
         os.kill(redis.proc.pid, signal.SIGCONT)
-    redis.destroy()
+    redis.stop()
     t0 = time.monotonic()
     t = create(gw)
     check(gw.get_json("/api/user/session/%s" % t["session_id"]) == t, "read with Redis gone")
