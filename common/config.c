@@ -93,6 +93,8 @@ static const cfg_item_t schema[] = {
     {"cache.max_ttl", CFG_INT, F(cache_max_ttl), 1, 31536000, NULL, NULL},
     {"cache.async_result_ttl", CFG_INT, F(cache_async_ttl), 10, 31536000, "ASYNC_RESULT_TTL", NULL},
     {"cache.max_entry_size", CFG_INT, F(cache_max_entry_bytes), 1024, 67108864, NULL, NULL},
+    {"sessions.cache_ttl", CFG_INT, F(session_cache_ttl), 1, 86400, "SESSION_CACHE_TTL", NULL},
+    {"sessions.active_window", CFG_INT, F(session_active_window), 1, 31536000, "SESSION_ACTIVE_WINDOW", NULL},
     {"dwa.routing_strategy", CFG_ENUM, F(routing_strategy), 0, 0, "DWA_ROUTING_STRATEGY", STRATEGIES},
     {"dwa.selection_policy", CFG_ENUM, F(selection_policy), 0, 0, "DWA_SELECTION_POLICY", POLICIES},
     {"dwa.window_seconds", CFG_INT, F(dwa_window_s), 5, 3600, NULL, NULL},
@@ -199,6 +201,8 @@ static void set_defaults(orc_config_t *cfg)
     cfg->cache_max_ttl = 86400;
     cfg->cache_async_ttl = 3600;
     cfg->cache_max_entry_bytes = 1048576;
+    cfg->session_cache_ttl = 300;
+    cfg->session_active_window = 3600;
     cfg->max_concurrent_requests = 100;
     cfg->request_timeout = 120;
     cfg->llm_max_retries = 2;

@@ -80,6 +80,8 @@ typedef struct {
     int cache_max_ttl;         /* s, bound of the per-request x-orchesity-cache-ttl header */
     int cache_async_ttl;       /* s, lifetime of an asynchronous orchestration's result */
     int cache_max_entry_bytes; /* answers larger than this are not stored */
+    int session_cache_ttl;     /* s a session stays cached in Redis */
+    int session_active_window; /* s of inactivity after which a session no longer counts as active */
     char *routing_strategy;
     char *selection_policy;
     int max_concurrent_requests;

@@ -178,11 +178,8 @@ static bool start_on_free_conn(orc_db_t *db, query_t *q)
         if (!orc_pg_idle(db->conns[i]))
             continue;
         if (orc_pg_query(db->conns[i], q->sql, q->nparams, (const char *const *)q->values,
-                         ORC_DB_QUERY_TIMEOUT_MS, on_answer, q) == ORC_OK) {
-            q->next = db->running;
-            db->running = q;
-            return true;
-        }
+                         ORC_DB_QUERY_TIMEOUT_MS, on_answer, q) == ORC_OK)
+            return true; /* ON_ANSWER never runs inside orc_pg_query */
     }
     return false;
 }
@@ -199,7 +196,9 @@ static void dispatch(orc_db_t *db)
         }
         if (!start_on_free_conn(db, q))
             break;
-        wait_pop(db);
+        wait_pop(db); /* before Q->next links it into the running list */
+        q->next = db->running;
+        db->running = q;
     }
     if (db->wait_head != NULL && conns_up(db) == db->nconns)
         conn_add(db); /* everyone is busy: grow within the worker's share */

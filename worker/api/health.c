@@ -281,15 +281,22 @@ void orc_api_health_detailed(orc_req_t *rq)
     orc_http_reply_json(rq, strcmp(overall, "unhealthy") == 0 ? 503 : 200, o);
 }
 
+json_object *orc_api_health_of(orc_worker_t *w, const char *name)
+{
+    for (size_t i = 0; i < ORC_ARRAY_LEN(services); i++)
+        if (strcmp(services[i].name, name) == 0)
+            return services[i].fn(w);
+    return NULL;
+}
+
 void orc_api_health_service(orc_req_t *rq)
 {
     const char *name = rq->match.params[0];
-    for (size_t i = 0; i < ORC_ARRAY_LEN(services); i++) {
-        if (strcmp(services[i].name, name) != 0)
-            continue;
+    json_object *health = orc_api_health_of(rq->worker, name);
+    if (health != NULL) {
         json_object *o = json_object_new_object();
         orc_json_add_str(o, "service", name);
-        json_object_object_add(o, "health", services[i].fn(rq->worker));
+        json_object_object_add(o, "health", health);
         orc_http_reply_json(rq, 200, o);
         return;
     }

@@ -11,6 +11,7 @@
 
 #define GET ORC_METHOD_GET | ORC_METHOD_HEAD
 #define POST ORC_METHOD_POST
+#define DELETE ORC_METHOD_DELETE
 
 const orc_route_t orc_api_routes[] = {
     [ORC_ROUTE_UNMATCHED] = {0, NULL, NULL, "unmatched", false},
@@ -40,6 +41,15 @@ const orc_route_t orc_api_routes[] = {
     {ORC_METHOD_DELETE | POST, "/api/db/cache/clear", orc_api_cache_clear, "db_cache_clear", true},
     {ORC_METHOD_DELETE, "/api/db/cache/clear/{pattern}", orc_api_cache_clear_pattern,
      "db_cache_clear_pattern", true},
+    {GET, "/api/db/stats", orc_api_db_stats, "db_stats", false},
+    {GET, "/api/db/requests", orc_api_db_requests, "db_requests", false},
+    {GET, "/api/db/requests/recent", orc_api_db_requests_recent, "db_requests_recent", false},
+    {GET, "/api/db/provider-metrics", orc_api_db_provider_metrics, "db_provider_metrics", false},
+    {GET, "/api/db/health", orc_api_db_health, "db_health", false},
+    {POST, "/api/user/session", orc_api_user_session_create, "user_session_create", false},
+    {GET, "/api/user/session/{id}", orc_api_user_session_get, "user_session_get", false},
+    {DELETE, "/api/user/session/{id}", orc_api_user_session_delete, "user_session_delete", false},
+    {GET, "/api/user/sessions", orc_api_user_sessions, "user_sessions", true},
 };
 
 const size_t orc_api_nroutes = ORC_ARRAY_LEN(orc_api_routes);
