@@ -1,11 +1,25 @@
 -- init-db.sql - run once by the postgres image when its data volume is
--- empty (mounted into /docker-entrypoint-initdb.d by docker-compose.yml),
--- as the POSTGRES_USER in the POSTGRES_DB database.
+-- empty (mounted into /docker-entrypoint-initdb.d by the compose files,
+-- with etc/migrations beside it as /docker-entrypoint-initdb.d/migrations),
+-- as POSTGRES_USER in the POSTGRES_DB database.
 --
--- The tables are not created here: the gateway applies its versioned
--- migrations (etc/migrations/*.sql) at start-up, under an advisory lock, so
--- that every replica and every later version agree on one schema history.
--- This file only prepares what needs the database owner once.
+-- It creates the gateway's schema - the tables and indexes of the original
+-- Orchesity and the request log's - from the same versioned migrations the
+-- gateway applies at start-up, and records them in schema_migrations, so the
+-- gateway (or `orchesity migrate`) finds the database up to date and every
+-- later migration has one history to follow.  A test checks that this file
+-- names every file of etc/migrations.
+
+\set ON_ERROR_STOP on
+
+BEGIN;
+\ir migrations/001_initial.sql
+\ir migrations/002_request_log.sql
+CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO schema_migrations (version, name)
+    VALUES (1, '001_initial'), (2, '002_request_log') ON CONFLICT (version) DO NOTHING;
+COMMIT;
 
 -- Query statistics for "Monitor slow queries" in docs/DOCKER.md (the
 -- library is preloaded by the compose files' postgres command).
