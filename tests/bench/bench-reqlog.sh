@@ -94,6 +94,13 @@ start_gateway() {
     wait_ready orchesity "$ORC_PID" "$ORC_PORT" "$TMP/orchesity-$1.log" /api/health/ready "$WORKERS"
 }
 
+# CPU time (clock ticks, user + system) of the gateway's processes, or of
+# PostgreSQL's: what each side spends, whoever shares the cores.
+ticks_of() { local t=0 p; for p in "$@"; do [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done; echo "$t"; }
+gateway_ticks() { ticks_of "$ORC_PID" $(pgrep -P "$ORC_PID"); }
+postgres_ticks() { ticks_of $(pgrep -f "postgres.*$PG_PORT|postgres: " 2>/dev/null); }
+HZ=$(getconf CLK_TCK)
+
 rows() { psql -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d bench -c "SELECT count(*) FROM orchestration_requests"; }
 
 log "starting PostgreSQL and the mock upstream"
@@ -108,16 +115,22 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"model":"openai/gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"hello world"}]}'
 LUA
 
-declare -A BEST=([off]=0 [on]=0)
+declare -A BEST=([off]=0 [on]=0) GW_US=([off]=0 [on]=0) PG_US=([off]=0 [on]=0) SENT=([off]=0 [on]=0)
 LOGGED=0
 for ((round = 1; round <= ROUNDS; round++)); do
     for mode in off on; do
         start_gateway "$mode"
         before=$(rows)
         run_wrk "http://127.0.0.1:$ORC_PORT/v1/chat/completions" 2 1 "$TMP/warm.txt" -s "$TMP/post.lua" || true
+        g0=$(gateway_ticks) q0=$(postgres_ticks)
         run_wrk "http://127.0.0.1:$ORC_PORT/v1/chat/completions" "$CONNECTIONS" "$DURATION" "$TMP/$mode-$round.txt" \
             -s "$TMP/post.lua" || die "wrk failed ($mode)"
+        sleep 0.3 # the writer ships the tail of the run
+        g1=$(gateway_ticks) q1=$(postgres_ticks)
         read -r rps p50 p99 c r w t bad reqs < <(parse_wrk "$TMP/$mode-$round.txt") || die "no wrk figures"
+        GW_US[$mode]=$((GW_US[$mode] + (g1 - g0) * 1000000 / HZ))
+        PG_US[$mode]=$((PG_US[$mode] + (q1 - q0) * 1000000 / HZ))
+        SENT[$mode]=$((SENT[$mode] + reqs))
         ((c + r + w + t + bad == 0)) || die "wrk saw errors or non-2xx answers ($mode): $c $r $w $t $bad"
         log "round $round, log $mode: $rps requests/s, p50 $p50 ms, p99 $p99 ms"
         awk -v a="$rps" -v b="${BEST[$mode]}" 'BEGIN { exit !(a > b) }' && BEST[$mode]=$rps
@@ -145,6 +158,10 @@ ORC_PID=""
 n=$(rows)
 cost=$(awk -v off="${BEST[off]}" -v on="${BEST[on]}" 'BEGIN { printf "%.1f", (off - on) * 100 / off }')
 verdict=$(awk -v c="$cost" 'BEGIN { print (c <= 15 ? "PASS" : "MISS") }')
+per_req() { awk -v us="$1" -v n="$2" 'BEGIN { printf "%.1f", (n > 0 ? us / n : 0) }'; }
+gw_off=$(per_req "${GW_US[off]}" "${SENT[off]}") gw_on=$(per_req "${GW_US[on]}" "${SENT[on]}")
+pg_on=$(per_req "${PG_US[on]}" "${SENT[on]}")
+gw_cost=$(awk -v a="$gw_off" -v b="$gw_on" 'BEGIN { printf "%.1f", (a > 0 ? (b - a) * 100 / a : 0) }')
 report=$(
     echo "## Request log cost ($(date -u +%Y-%m-%d), $WORKERS workers, $CONNECTIONS connections, ${DURATION}s x $ROUNDS rounds)"
     echo
@@ -154,6 +171,7 @@ report=$(
     echo "| on  | ${BEST[on]} |"
     echo
     echo "- cost of logging: $cost % (target <= 15 %): $verdict"
+    echo "- gateway CPU per request: $gw_off us off, $gw_on us on (+$gw_cost %); PostgreSQL CPU per logged request: $pg_on us"
     echo "- rows in PostgreSQL: $n for $LOGGED requests sent with the log on (wrk's own count, warm-up excluded)"
 )
 echo "$report"
