@@ -57,6 +57,7 @@ static const char LIST_SQL[] =
     " 'limit', $2::int, 'offset', $3::int, 'active_only', $1::boolean)::text";
 
 typedef struct {
+    orc_dbreq_t *d; /* the request context holding this session */
     char id[ORC_REQLOG_SESSION_MAX + 1];
     char key[160]; /* "<namespace>:session:<id>" */
     int status;
@@ -67,6 +68,7 @@ typedef struct {
 static session_t *session_start(orc_dbreq_t *d, const char *id)
 {
     session_t *s = d->data;
+    s->d = d;
     size_t n = strnlen(id, ORC_REQLOG_SESSION_MAX); /* validated: at most that long */
     memcpy(s->id, id, n);
     s->id[n] = '\0';
@@ -100,6 +102,17 @@ static bool id_or_404(orc_req_t *rq, const char *id)
         return true;
     orc_http_error(rq, 404, "SESSION_NOT_FOUND", "Session not found");
     return false;
+}
+
+/* The session named by the route, with its request context; NULL after
+ * answering (unknown id or out of memory). */
+static session_t *session_of_route(orc_req_t *rq)
+{
+    const char *id = rq->match.params[0];
+    if (!id_or_404(rq, id))
+        return NULL;
+    orc_dbreq_t *d = orc_dbreq_new(rq, sizeof(session_t));
+    return d ? session_start(d, id) : NULL;
 }
 
 /* ---- POST /api/user/session ---------------------------------------------------- */
@@ -184,15 +197,11 @@ static void on_cached(orc_dbreq_t *d, const redisReply *reply)
 
 void orc_api_user_session_get(orc_req_t *rq)
 {
-    const char *id = rq->match.params[0];
-    if (!id_or_404(rq, id))
+    session_t *s = session_of_route(rq);
+    if (s == NULL)
         return;
-    orc_dbreq_t *d = orc_dbreq_new(rq, sizeof(session_t));
-    if (d == NULL)
-        return;
-    session_t *s = session_start(d, id);
     const char *argv[] = {"GET", s->key};
-    orc_dbreq_redis(d, on_cached, 2, argv, NULL);
+    orc_dbreq_redis(s->d, on_cached, 2, argv, NULL);
 }
 
 /* ---- DELETE /api/user/session/{id} --------------------------------------------- */
@@ -227,15 +236,11 @@ static void on_deleted(orc_dbreq_t *d, const PGresult *res)
 
 void orc_api_user_session_delete(orc_req_t *rq)
 {
-    const char *id = rq->match.params[0];
-    if (!id_or_404(rq, id))
+    session_t *s = session_of_route(rq);
+    if (s == NULL)
         return;
-    orc_dbreq_t *d = orc_dbreq_new(rq, sizeof(session_t));
-    if (d == NULL)
-        return;
-    session_t *s = session_start(d, id);
     const char *values[] = {s->id};
-    orc_dbreq_query(d, DELETE_SQL, 1, values, on_deleted);
+    orc_dbreq_query(s->d, DELETE_SQL, 1, values, on_deleted);
 }
 
 /* ---- GET /api/user/sessions (admin) ------------------------------------------- */
