@@ -156,6 +156,23 @@ def test_stop_grace_exceeds_the_drain():
     check(probes["readinessProbe"]["httpGet"]["path"] == "/api/health/ready", "readiness path")
 
 
+def test_request_log_spool_is_writable_and_kept():
+    """The image runs as app with a read-only root in production: the spool
+    directory must exist, belong to app, and be a volume in every form."""
+    docker = read("docker/Dockerfile")
+    check(re.search(r"install -d -o app -g app -m 0700 /var/lib/orchesity /var/lib/orchesity/spool", docker),
+          "the image does not create the spool directory for app")
+    check(re.search(r"^VOLUME /var/lib/orchesity$", docker, re.M), "the spool is not a volume of the image")
+    base = compose_config("docker-compose.yml")["services"]["orchesity-api"]["volumes"]
+    check(any(v.startswith("orchesity_spool:/var/lib/orchesity") for v in base),
+          "docker-compose.yml keeps no named volume for the spool: %r" % base)
+    dep = yaml.safe_load(read("k8s/deployment.yaml"))["spec"]["template"]["spec"]
+    mounts = [m["mountPath"] for m in dep["containers"][0]["volumeMounts"]]
+    check("/var/lib/orchesity" in mounts, "the Kubernetes pod has no writable spool: %r" % mounts)
+    spool = [line for line in configmap_conf().splitlines() if "spool_dir" in line and not line.strip().startswith("#")]
+    check(not spool or "/var/lib/orchesity" in spool[0], "the ConfigMap moves the spool elsewhere: %r" % spool)
+
+
 def configmap_conf():
     return yaml.safe_load(read("k8s/configmap.yaml"))["data"]["orchesity.conf"]
 
