@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 
-from harness import Gateway, Load, check, wait_until
+from harness import Gateway, Load, TestFailure, check, wait_until
 
 
 def generation(gw):
@@ -21,7 +21,10 @@ def reload_under_load(keepalive):
         gw.write_config()
         old_workers = set(gw.workers())
         gw.kill(signal.SIGHUP)
-        wait_until(lambda: generation(gw) == 2, 10, what="generation 2")
+        try:
+            wait_until(lambda: generation(gw) == 2, 10, what="generation 2")
+        except TestFailure as e:  # say what the master was doing
+            raise TestFailure("%s; the gateway's log ends with:\n%s" % (e, "\n".join(gw.log().splitlines()[-25:])))
         wait_until(lambda: not (old_workers & set(gw.workers())), 10, what="the old workers to drain")
         time.sleep(0.5)
     check(load.ok > 200, "too few requests during the reload: %d" % load.ok)
