@@ -175,21 +175,30 @@ static int block_text(json_object *b, const char *path, const char **text, err_t
     return ORC_OK;
 }
 
-/* A list of text blocks (system prompt) joined with "\n" into *TEXT. */
-static int text_blocks(json_object *blocks, const char *path, char **text, err_t *e)
+/* The text blocks of BLOCKS joined with "\n" into *TEXT.  A system prompt
+ * (TOOL_RESULT false) holds only non-empty text blocks; a tool_result's
+ * list may also hold images, which are left out (a canonical tool message
+ * carries text only), and empty texts. */
+static int join_text_blocks(json_object *blocks, const char *path, bool tool_result, char **text, err_t *e)
 {
     for (size_t i = 0; i < json_object_array_length(blocks); i++) {
         json_object *b = json_object_array_get_idx(blocks, i);
         const char *type, *t;
         char bpath[PATH_LEN];
-        path_fmt(bpath, sizeof(bpath), "%s.%zu", path, i);
+        path_fmt(bpath, sizeof(bpath), tool_result ? "%s.content.%zu" : "%s.%zu", path, i);
         if (block_type(b, bpath, &type, e) != ORC_OK)
             return ORC_ERR;
+        if (tool_result && str_is(type, "image"))
+            continue;
         if (!str_is(type, "text"))
-            return bad(e, "%s.type: Input should be 'text'", bpath);
-        if (block_text(b, bpath, &t, e) != ORC_OK)
+            return tool_result ? bad(e,
+                                     "%s: Input tag '%.32s' found using 'type' does not match any of the "
+                                     "expected tags: 'text', 'image'",
+                                     bpath, type)
+                               : bad(e, "%s.type: Input should be 'text'", bpath);
+        if ((tool_result ? req_str(b, bpath, "text", &t, e) : block_text(b, bpath, &t, e)) != ORC_OK)
             return ORC_ERR;
-        if (text_add(text, "\n", t) != ORC_OK)
+        if (*t != '\0' && text_add(text, "\n", t) != ORC_OK)
             return oom(e);
     }
     return ORC_OK;
@@ -235,32 +244,6 @@ static int image_part(json_object *b, const char *path, json_object *parts, err_
     return ORC_OK;
 }
 
-/* The text of a tool_result's block list, joined with "\n"; images are
- * left out (a canonical tool message carries text only). */
-static int result_text(json_object *blocks, const char *path, char **text, err_t *e)
-{
-    for (size_t i = 0; i < json_object_array_length(blocks); i++) {
-        json_object *b = json_object_array_get_idx(blocks, i);
-        const char *type, *t;
-        char bpath[PATH_LEN];
-        path_fmt(bpath, sizeof(bpath), "%s.content.%zu", path, i);
-        if (block_type(b, bpath, &type, e) != ORC_OK)
-            return ORC_ERR;
-        if (str_is(type, "text")) {
-            if (req_str(b, bpath, "text", &t, e) != ORC_OK)
-                return ORC_ERR;
-            if (*t != '\0' && text_add(text, "\n", t) != ORC_OK)
-                return oom(e);
-        } else if (!str_is(type, "image")) {
-            return bad(e,
-                       "%s: Input tag '%.32s' found using 'type' does not match any of the expected tags: "
-                       "'text', 'image'",
-                       bpath, type);
-        }
-    }
-    return ORC_OK;
-}
-
 /* A tool_result block -> a tool message appended to LIST. */
 static int tool_message(json_object *b, const char *path, json_object *list, err_t *e)
 {
@@ -273,7 +256,7 @@ static int tool_message(json_object *b, const char *path, json_object *list, err
         if ((text = strdup(json_object_get_string(content))) == NULL)
             return oom(e);
     } else if (json_object_is_type(content, json_type_array)) {
-        if (result_text(content, path, &text, e) != ORC_OK) {
+        if (join_text_blocks(content, path, true, &text, e) != ORC_OK) {
             free(text);
             return ORC_ERR;
         }
@@ -402,7 +385,7 @@ static int system_blocks(json_object *content, const char *path, json_object *li
 {
     char *text = NULL, cpath[PATH_LEN];
     path_fmt(cpath, sizeof(cpath), "%s.content", path);
-    int rc = text_blocks(content, cpath, &text, e);
+    int rc = join_text_blocks(content, cpath, false, &text, e);
     if (rc == ORC_OK && text != NULL)
         add_msg(list, "system", json_object_new_string(text));
     free(text);
@@ -451,7 +434,7 @@ static int add_system(json_object *req, json_object *list, err_t *e)
     if (json_object_is_type(sys, json_type_string))
         rc = text_add(&text, "", json_object_get_string(sys)) == ORC_OK ? ORC_OK : oom(e);
     else if (json_object_is_type(sys, json_type_array))
-        rc = text_blocks(sys, "system", &text, e);
+        rc = join_text_blocks(sys, "system", false, &text, e);
     else
         rc = bad(e, "system: Input should be a valid string or a list of text blocks");
     if (rc == ORC_OK && text != NULL && *text != '\0')
