@@ -140,17 +140,13 @@ void orc_api_db_stats(orc_req_t *rq)
 
 void orc_api_db_requests(orc_req_t *rq)
 {
-    long limit, offset;
-    char l[24], o[24];
-    if (orc_dbreq_param_int(rq, "limit", ORC_DB_LIST_DEFAULT, 1, ORC_DB_LIST_MAX, &limit) != ORC_OK ||
-        orc_dbreq_param_int(rq, "offset", 0, 0, ORC_DB_OFFSET_MAX, &offset) != ORC_OK)
+    orc_dbreq_page_t page;
+    if (orc_dbreq_param_page(rq, ORC_DB_LIST_DEFAULT, ORC_DB_LIST_MAX, ORC_DB_OFFSET_MAX, &page) != ORC_OK)
         return;
     orc_dbreq_t *d = orc_dbreq_new(rq, 0);
     if (d == NULL)
         return;
-    snprintf(l, sizeof(l), "%ld", limit);
-    snprintf(o, sizeof(o), "%ld", offset);
-    const char *values[] = {l, o};
+    const char *values[] = {page.limit, page.offset};
     orc_dbreq_query(d, REQUESTS_SQL, 2, values, on_document);
 }
 

@@ -201,6 +201,17 @@ int orc_dbreq_param_int(orc_req_t *rq, const char *key, long def, long min, long
     return ORC_ERR;
 }
 
+int orc_dbreq_param_page(orc_req_t *rq, long limit_def, long limit_max, long offset_max, orc_dbreq_page_t *p)
+{
+    long limit, offset;
+    if (orc_dbreq_param_int(rq, "limit", limit_def, 1, limit_max, &limit) != ORC_OK ||
+        orc_dbreq_param_int(rq, "offset", 0, 0, offset_max, &offset) != ORC_OK)
+        return ORC_ERR;
+    snprintf(p->limit, sizeof(p->limit), "%ld", limit);
+    snprintf(p->offset, sizeof(p->offset), "%ld", offset);
+    return ORC_OK;
+}
+
 int orc_dbreq_param_bool(orc_req_t *rq, const char *key, bool def, bool *out)
 {
     char buf[16];

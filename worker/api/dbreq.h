@@ -78,6 +78,13 @@ void orc_dbreq_error(orc_dbreq_t *d, int status, const char *code, const char *f
 int orc_dbreq_param_int(orc_req_t *rq, const char *key, long def, long min, long max, long *out);
 int orc_dbreq_param_bool(orc_req_t *rq, const char *key, bool def, bool *out);
 
+/* ?limit= (1..LIMIT_MAX, default LIMIT_DEF) and ?offset= (0..OFFSET_MAX)
+ * as the text of two query parameters; ORC_ERR after answering 400. */
+typedef struct {
+    char limit[24], offset[24];
+} orc_dbreq_page_t;
+int orc_dbreq_param_page(orc_req_t *rq, long limit_def, long limit_max, long offset_max, orc_dbreq_page_t *p);
+
 /* Session ids: 1 to 64 bytes (user_sessions.session_id), no control
  * character.  Anything else is matched as plain data. */
 #define ORC_SESSION_ID_MAX 64

@@ -253,18 +253,16 @@ static void on_list(orc_dbreq_t *d, const PGresult *res)
 void orc_api_user_sessions(orc_req_t *rq)
 {
     bool active_only;
-    long limit, offset;
-    char l[24], o[24], window[16];
+    orc_dbreq_page_t page;
+    char window[16];
     if (orc_dbreq_param_bool(rq, "active_only", true, &active_only) != ORC_OK ||
-        orc_dbreq_param_int(rq, "limit", SESSIONS_LIST_DEFAULT, 1, SESSIONS_LIST_MAX, &limit) != ORC_OK ||
-        orc_dbreq_param_int(rq, "offset", 0, 0, SESSIONS_OFFSET_MAX, &offset) != ORC_OK)
+        orc_dbreq_param_page(rq, SESSIONS_LIST_DEFAULT, SESSIONS_LIST_MAX, SESSIONS_OFFSET_MAX, &page) !=
+            ORC_OK)
         return;
     orc_dbreq_t *d = orc_dbreq_new(rq, 0);
     if (d == NULL)
         return;
-    snprintf(l, sizeof(l), "%ld", limit);
-    snprintf(o, sizeof(o), "%ld", offset);
     snprintf(window, sizeof(window), "%d", rq->worker->cfg->session_active_window);
-    const char *values[] = {active_only ? "true" : "false", l, o, window};
+    const char *values[] = {active_only ? "true" : "false", page.limit, page.offset, window};
     orc_dbreq_query(d, LIST_SQL, 4, values, on_list);
 }
