@@ -33,13 +33,7 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$SCRIPT_DIR/lib.sh"
 
-WORKERS=${WORKERS:-2}
-DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-"1 16 64"}
-THREADS=${THREADS:-2}
-OUT=${OUT:-}
-START_TIMEOUT=${START_TIMEOUT:-10}
-ORCHESITY_BIN=${ORCHESITY_BIN:-$(first_bin orchesity)}
 NGINX_BIN=${NGINX_BIN:-}
 
 while (($#)); do

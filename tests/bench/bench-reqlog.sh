@@ -32,16 +32,10 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 . "$SCRIPT_DIR/lib.sh"
 
-WORKERS=${WORKERS:-2}
-DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-16}
 ROUNDS=${ROUNDS:-2}
-OUT=${OUT:-}
-THREADS=${THREADS:-2}
-START_TIMEOUT=${START_TIMEOUT:-10}
 ORC_PORT=${ORC_PORT:-18091}
 MOCK_PORT=${MOCK_PORT:-18093}
-ORCHESITY_BIN=${ORCHESITY_BIN:-$(first_bin orchesity)}
 MOCKLLM_BIN=${MOCKLLM_BIN:-$(first_bin tests/mockllm/orchesity-mockllm)}
 
 while (($#)); do

@@ -317,3 +317,13 @@ publish_report() {
     fi
     exit 0
 }
+
+# ---------------------------------------------------------------- settings
+# What every benchmark shares; the environment (and each script's options)
+# override these defaults.
+WORKERS=${WORKERS:-2}
+DURATION=${DURATION:-5}
+THREADS=${THREADS:-2}
+OUT=${OUT:-}
+START_TIMEOUT=${START_TIMEOUT:-10}
+ORCHESITY_BIN=${ORCHESITY_BIN:-$(first_bin orchesity)}

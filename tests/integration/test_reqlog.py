@@ -202,31 +202,16 @@ def test_poison_row_is_set_aside_and_its_batch_written():
 test_poison_row_is_set_aside_and_its_batch_written.TIMEOUT = 60
 
 
-class Load:
+class LoggedLoad(harness.Load):
     """Client threads sending LLM requests at a steady rate, each with its own
     X-Request-ID; records which got a response and its status."""
 
     def __init__(self, gw, prefix, rate=20, threads=4):
-        self.gw, self.prefix, self.rate, self.nthreads = gw, prefix, rate, threads
-        self.lock = threading.Lock()
+        super().__init__(gw, threads=threads)
+        self.prefix, self.rate, self.nthreads = prefix, rate, threads
         self.answered = {}  # request id -> status
         self.errors = 0
         self.n = 0
-        self.stopping = threading.Event()
-
-    def __enter__(self):
-        self.threads = [threading.Thread(target=self.run) for _ in range(self.nthreads)]
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def stop(self):
-        self.stopping.set()
-        for t in self.threads:
-            t.join()
 
     def run(self):
         interval = self.nthreads / float(self.rate)
@@ -268,7 +253,7 @@ def check_all_logged(pg, load, prefix, timeout):
 def outage(freeze, seconds):
     gw, pg, mock, spool = start(workers=2)
     prefix = "out%s" % ("f" if freeze else "s")
-    with Load(gw, prefix) as load:
+    with LoggedLoad(gw, prefix) as load:
         time.sleep(3)
         (pg.freeze if freeze else pg.stop)()
         time.sleep(seconds)
@@ -304,7 +289,7 @@ test_postgres_frozen_under_load_loses_nothing.TIMEOUT = 150
 
 def test_workers_killed_under_load_lose_no_answered_request():
     gw, pg, mock, spool = start(workers=2, mock_args=None)
-    with Load(gw, "kill") as load:
+    with LoggedLoad(gw, "kill") as load:
         for _ in range(3):
             time.sleep(2.5)
             victims = gw.workers()
