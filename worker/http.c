@@ -429,14 +429,19 @@ static json_object *error_body(const char *detail, const char *code, const char 
     return o;
 }
 
-void orc_http_error(orc_req_t *rq, int status, const char *error_code, const char *fmt, ...)
+void orc_http_verror(orc_req_t *rq, int status, const char *error_code, const char *fmt, va_list ap)
 {
     char detail[512];
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    orc_http_reply_json(rq, status, error_body(detail, error_code, rq->id));
+}
+
+void orc_http_error(orc_req_t *rq, int status, const char *error_code, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
+    orc_http_verror(rq, status, error_code, fmt, ap);
     va_end(ap);
-    orc_http_reply_json(rq, status, error_body(detail, error_code, rq->id));
 }
 
 int orc_http_body_json(orc_req_t *rq, json_object **out, char *err, size_t errlen)

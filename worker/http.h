@@ -10,6 +10,7 @@
 #ifndef ORC_HTTP_H
 #define ORC_HTTP_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -66,6 +67,8 @@ void orc_http_reply_buffer(orc_req_t *rq, int status, const char *content_type,
 void orc_http_reply_text(orc_req_t *rq, int status, const char *content_type, const char *body, size_t len);
 void orc_http_error(orc_req_t *rq, int status, const char *error_code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+void orc_http_verror(orc_req_t *rq, int status, const char *error_code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* Calls GONE once if the client disconnects before the request is
  * finished.  The handler must still finish the request (reply or end its

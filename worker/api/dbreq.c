@@ -176,12 +176,10 @@ int orc_dbreq_keep_value(orc_dbreq_t *d, const PGresult *res)
 
 void orc_dbreq_error(orc_dbreq_t *d, int status, const char *code, const char *fmt, ...)
 {
-    char detail[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
+    orc_http_verror(d->rq, status, code, fmt, ap);
     va_end(ap);
-    orc_http_error(d->rq, status, code, "%s", detail);
     dbreq_free(d);
 }
 
