@@ -61,7 +61,7 @@ typedef struct {
     int db_pool_timeout;
     int db_pool_recycle;
     int db_max_overflow;
-    /* request log: spool and what records keep (worker/reqlog.c) */
+    /* request log: spool and what records keep (worker/reqlog/reqlog.c) */
     bool reqlog_enabled;
     char *reqlog_spool_dir;
     int reqlog_spool_max_mb; /* per worker */

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "tests/unit/helpers.h"
-#include "worker/cache.h"
+#include "worker/cache/cache.h"
 
 TestSuite(cache, .timeout = 10);
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/orc.h"
-#include "worker/dwa.h"
+#include "worker/llm/dwa.h"
 
 TestSuite(dwa, .timeout = 10);
 

@@ -17,9 +17,9 @@
 
 #include "common/orc.h"
 #include "tests/unit/helpers.h"
-#include "worker/providers/messages_in.h"
-#include "worker/providers/provider.h"
-#include "worker/providers/sse.h"
+#include "worker/api/messages_in.h"
+#include "worker/llm/providers/provider.h"
+#include "worker/llm/providers/sse.h"
 
 #define FIXTURE(name) ORC_TEST_DATA "/providers/" name
 

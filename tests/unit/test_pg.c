@@ -1,5 +1,5 @@
 /*
- * test_pg.c - the non-blocking PostgreSQL connection (worker/pg.c) against
+ * test_pg.c - the non-blocking PostgreSQL connection (worker/store/pg.c) against
  * the test run's real PostgreSQL (ORC_TEST_DATABASE_URL, set by
  * tests/services.sh; missing is a failure, not a skip), plus a listener
  * that accepts and never answers, which stands for a frozen server.
@@ -18,7 +18,7 @@
 
 #include "common/orc.h"
 #include "common/util.h"
-#include "worker/pg.h"
+#include "worker/store/pg.h"
 
 typedef struct {
     int calls;

@@ -1,5 +1,5 @@
 /*
- * test_redis.c - the Redis client (worker/redis.c) against a real
+ * test_redis.c - the Redis client (worker/store/redis.c) against a real
  * redis-server.  Each test starts its own server on a free loopback port
  * (fork/exec from the suite's init, SIGKILL by pid at fini; the server also
  * gets PR_SET_PDEATHSIG so a crashed test cannot leave it behind) and runs
@@ -31,7 +31,7 @@
 #include "common/log.h"
 #include "common/orc.h"
 #include "common/util.h"
-#include "worker/redis.h"
+#include "worker/store/redis.h"
 
 #define MAX_SERVERS 3
 #define TIMEOUT_SLACK_US 15000 /* a command must fail within its timeout + this */

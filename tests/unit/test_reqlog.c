@@ -1,5 +1,5 @@
 /*
- * test_reqlog.c - the request log's record builder (worker/reqlog.c):
+ * test_reqlog.c - the request log's record builder (worker/reqlog/reqlog.c):
  * text sanitising, session ids, attempts as result rows, the prompt as
  * the settings keep it, status and errors of failed requests.
  */
@@ -9,8 +9,8 @@
 
 #include "common/orc.h"
 #include "helpers.h"
-#include "worker/orchestrator.h"
-#include "worker/reqlog.h"
+#include "worker/llm/orchestrator.h"
+#include "worker/reqlog/reqlog.h"
 
 static const orc_reqlog_settings_t FULL = {ORC_REQLOG_FULL, ORC_REQLOG_FULL, 8};
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/orc.h"
-#include "worker/router.h"
+#include "worker/http/router.h"
 
 TestSuite(router, .timeout = 10);
 

@@ -1,5 +1,5 @@
 /*
- * test_spool.c - the request log's spool files (common/spool.c): records
+ * test_spool.c - the request log's spool files (worker/reqlog/spool.c): records
  * and checkpoint, torn tails, adoption of a dead process's file, the
  * bound, compaction.  Each test works in its own temporary directory.
  */
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "common/orc.h"
-#include "common/spool.h"
+#include "worker/reqlog/spool.h"
 
 static char dir[64];
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "common/orc.h"
-#include "worker/providers/sse.h"
+#include "worker/llm/providers/sse.h"
 #include "tests/unit/helpers.h"
 
 #define FIXTURE(name) ORC_TEST_DATA "/providers/" name

@@ -4,7 +4,7 @@
 #ifndef ORC_API_H
 #define ORC_API_H
 
-#include "worker/http.h"
+#include "worker/http/http.h"
 
 void orc_api_root(orc_req_t *rq);
 void orc_api_health(orc_req_t *rq);

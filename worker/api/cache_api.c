@@ -20,8 +20,8 @@
 #include "common/util.h"
 #include "worker/api/api.h"
 #include "worker/api/cache_api.h"
-#include "worker/cache.h"
-#include "worker/redis.h"
+#include "worker/cache/cache.h"
+#include "worker/store/redis.h"
 #include "worker/worker.h"
 
 #define SCAN_COUNT "500"

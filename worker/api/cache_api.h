@@ -8,7 +8,7 @@
 #include <json-c/json.h>
 
 #include "common/shm.h"
-#include "worker/http.h"
+#include "worker/http/http.h"
 
 struct evbuffer;
 

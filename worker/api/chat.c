@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "common/orc.h"
 #include "worker/api/chat.h"
-#include "worker/dwa_select.h"
+#include "worker/llm/dwa_select.h"
 #include "worker/worker.h"
 
 void orc_api_route_targets(orc_llm_t *llm, const orc_model_route_t *route, orc_job_spec_t *spec)

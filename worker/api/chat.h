@@ -6,10 +6,10 @@
 
 #include <event2/util.h>
 
-#include "worker/cache.h"
-#include "worker/http.h"
-#include "worker/model_route.h"
-#include "worker/orchestrator.h"
+#include "worker/cache/cache.h"
+#include "worker/http/http.h"
+#include "worker/llm/model_route.h"
+#include "worker/llm/orchestrator.h"
 
 /* Fills SPEC's targets from ROUTE; an "auto" route is ordered by the DWA. */
 void orc_api_route_targets(orc_llm_t *llm, const orc_model_route_t *route, orc_job_spec_t *spec);

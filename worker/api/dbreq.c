@@ -16,8 +16,8 @@
 #include "common/orc.h"
 #include "common/util.h"
 #include "worker/api/dbreq.h"
-#include "worker/db.h"
-#include "worker/redis.h"
+#include "worker/store/db.h"
+#include "worker/store/redis.h"
 #include "worker/worker.h"
 
 static void dbreq_free(orc_dbreq_t *d)

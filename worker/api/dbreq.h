@@ -1,6 +1,6 @@
 /*
  * dbreq.h - one HTTP request's asynchronous steps against PostgreSQL (the
- * worker's pool, worker/db.h) and Redis (worker/redis.h), for the /api/db
+ * worker's pool, worker/store/db.h) and Redis (worker/store/redis.h), for the /api/db
  * and /api/user handlers.
  *
  * A step is pending at most one at a time.  When the client leaves, the
@@ -25,7 +25,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
-#include "worker/http.h"
+#include "worker/http/http.h"
 
 typedef struct orc_dbreq_s orc_dbreq_t;
 

@@ -21,8 +21,8 @@
 #include "common/orc.h"
 #include "common/util.h"
 #include "worker/api/llm_async.h"
-#include "worker/providers/provider.h"
-#include "worker/redis.h"
+#include "worker/llm/providers/provider.h"
+#include "worker/store/redis.h"
 #include "worker/worker.h"
 
 #define KEY_MAX 400 /* namespace (64) + route parameter (256) + ":workflow_result:" */

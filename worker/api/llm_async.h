@@ -8,7 +8,7 @@
 
 #include <json-c/json.h>
 
-#include "worker/http.h"
+#include "worker/http/http.h"
 
 /* Writes the "processing" state of ID (only if ID is new).  DONE runs once,
  * later, with 201 (written), 409 (ID already used) or 503 (Redis

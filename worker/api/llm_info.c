@@ -9,7 +9,7 @@
 #include "common/orc.h"
 #include "common/shm.h"
 #include "worker/api/api.h"
-#include "worker/llm.h"
+#include "worker/llm/llm.h"
 #include "worker/worker.h"
 
 static int64_t inflight_of(const orc_shm_t *shm, int idx)

@@ -12,7 +12,7 @@
 #include "common/util.h"
 #include "worker/api/api.h"
 #include "worker/api/cache_api.h"
-#include "worker/providers/provider.h"
+#include "worker/llm/providers/provider.h"
 #include "worker/worker.h"
 
 static void help(struct evbuffer *b, const char *name, const char *type, const char *text)

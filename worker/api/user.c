@@ -23,7 +23,7 @@
 #include "common/orc.h"
 #include "worker/api/api.h"
 #include "worker/api/dbreq.h"
-#include "worker/reqlog.h"
+#include "worker/reqlog/reqlog.h"
 #include "worker/worker.h"
 
 #define USER_ID_MAX 255       /* user_sessions.user_id */

@@ -1,0 +1,92 @@
+/*
+ * http.h - the worker's HTTP server: evhttp on the inherited listening
+ * sockets, one request context per request, replies and errors in the
+ * documented formats, metrics and the access log.
+ *
+ * A request context is allocated when evhttp hands us a request and freed
+ * by orc_http_reply*, which also does the accounting: exactly once per
+ * request.
+ */
+#ifndef ORC_HTTP_H
+#define ORC_HTTP_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/util.h"
+#include "worker/http/router.h"
+
+struct event;
+struct evhttp_request;
+struct json_object;
+typedef struct orc_worker_s orc_worker_t;
+
+typedef struct orc_http_s orc_http_t;
+
+typedef struct orc_req_s {
+    struct evhttp_request *req;
+    orc_worker_t *worker;
+    uint64_t start_us;
+    int route;
+    unsigned method;
+    const char *path;  /* decoded path, owned by the context */
+    const char *query; /* raw query string or NULL */
+    char id[ORC_REQUEST_ID_SIZE];
+    orc_route_match_t match;
+    char *path_buf;
+    /* asynchronous requests */
+    void (*gone_cb)(void *arg);
+    void *gone_arg;
+    struct event *peek_ev;
+    bool watching;
+    bool client_gone;
+    bool streaming;
+    int stream_status;
+    size_t stream_bytes;
+    struct orc_reqlog_rec_s *log; /* the request-log record of a logged route */
+} orc_req_t;
+
+orc_http_t *orc_http_new(orc_worker_t *w, const int *fds, int nfds);
+void orc_http_free(orc_http_t *h);
+void orc_http_stop_accepting(orc_http_t *h);
+int64_t orc_http_inflight(const orc_http_t *h);
+uint64_t orc_http_last_input_ms(const orc_http_t *h);
+uint64_t orc_http_last_reply_ms(const orc_http_t *h);
+
+const orc_route_t *orc_http_routes(size_t *n);
+
+/* Adds a response header (before the reply). */
+void orc_http_set_header(orc_req_t *rq, const char *name, const char *value);
+
+/* Replies; each one finishes and frees RQ. */
+void orc_http_reply_json(orc_req_t *rq, int status, struct json_object *body); /* takes body */
+struct evbuffer;
+void orc_http_reply_buffer(orc_req_t *rq, int status, const char *content_type,
+                           struct evbuffer *body); /* takes body */
+void orc_http_reply_text(orc_req_t *rq, int status, const char *content_type, const char *body, size_t len);
+void orc_http_error(orc_req_t *rq, int status, const char *error_code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void orc_http_verror(orc_req_t *rq, int status, const char *error_code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+/* Calls GONE once if the client disconnects before the request is
+ * finished.  The handler must still finish the request (reply or end its
+ * stream); it may do so from inside GONE. */
+int orc_http_watch_client(orc_req_t *rq, void (*gone)(void *arg), void *arg);
+
+/* A streamed reply: begin (status and headers), write pieces, end.  End
+ * finishes and frees RQ, whether or not the client is still there. */
+void orc_http_stream_begin(orc_req_t *rq, int status, const char *content_type);
+void orc_http_stream_write(orc_req_t *rq, const char *data, size_t len);
+void orc_http_stream_end(orc_req_t *rq);
+
+/* Parses the request body as JSON.  ORC_OK with *out (NULL for an empty
+ * body), or ORC_ERR after answering 400 with the parser's reason. */
+int orc_http_read_json(orc_req_t *rq, struct json_object **out);
+/* The same without replying: ORC_ERR with the reason in ERR. */
+int orc_http_body_json(orc_req_t *rq, struct json_object **out, char *err, size_t errlen);
+
+const char *orc_http_query_get(orc_req_t *rq, const char *key, char *buf, size_t size);
+
+#endif
