@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/config_read.h"
 #include "common/orc.h"
 #include "common/util.h"
 
@@ -292,21 +293,6 @@ int orc_config_parse_listen(const char *text, orc_listen_t *out)
     return ORC_OK;
 }
 
-int orc_config_error(char *err, size_t errlen, const config_setting_t *s, const char *fmt, ...)
-{
-    size_t n = 0;
-    if (s != NULL) {
-        const char *file = config_setting_source_file(s);
-        n = (size_t)snprintf(err, errlen, "%s:%d: ", file ? file : "?", (int)config_setting_source_line(s));
-        n = ORC_MIN(n, errlen - 1);
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, errlen - n, fmt, ap);
-    va_end(ap);
-    return ORC_ERR;
-}
-
 static const cfg_item_t *schema_find(const char *path)
 {
     for (size_t i = 0; i < ORC_ARRAY_LEN(schema); i++)
@@ -338,7 +324,7 @@ static int check_unknown(const config_setting_t *group, const char *prefix, char
             if (check_unknown(s, path, err, errlen) != ORC_OK)
                 return ORC_ERR;
         } else if (schema_find(path) == NULL) {
-            return orc_config_error(err, errlen, s, "unknown setting '%s'", path);
+            return orc_config_read_error(err, errlen, s, "unknown setting '%s'", path);
         }
     }
     return ORC_OK;
@@ -361,16 +347,16 @@ static int read_listen(orc_config_t *cfg, const config_setting_t *s, char *err, 
 {
     int n = config_setting_is_scalar(s) ? 1 : config_setting_length(s);
     if (config_setting_type(s) != CONFIG_TYPE_STRING && !config_setting_is_aggregate(s))
-        return orc_config_error(err, errlen, s, "server.listen must be a string or a list of strings");
+        return orc_config_read_error(err, errlen, s, "server.listen must be a string or a list of strings");
     if (n < 1 || n > ORC_LISTEN_MAX)
-        return orc_config_error(err, errlen, s, "server.listen needs 1 to %d addresses", ORC_LISTEN_MAX);
+        return orc_config_read_error(err, errlen, s, "server.listen needs 1 to %d addresses", ORC_LISTEN_MAX);
     for (int i = 0; i < n; i++) {
         const config_setting_t *e = config_setting_is_scalar(s) ? s : config_setting_get_elem(s, (unsigned)i);
         const char *text = config_setting_get_string(e);
         if (text == NULL || orc_config_parse_listen(text, &cfg->listen[i]) != ORC_OK)
-            return orc_config_error(err, errlen, e,
-                                    "server.listen: '%s' is not ADDRESS:PORT with a numeric address",
-                                    text ? text : "(not a string)");
+            return orc_config_read_error(err, errlen, e,
+                                         "server.listen: '%s' is not ADDRESS:PORT with a numeric address",
+                                         text ? text : "(not a string)");
     }
     cfg->nlisten = n;
     return ORC_OK;
@@ -380,17 +366,18 @@ static int read_workers(orc_config_t *cfg, const config_setting_t *s, char *err,
 {
     if (config_setting_type(s) == CONFIG_TYPE_STRING) {
         if (strcmp(config_setting_get_string(s), "auto") != 0)
-            return orc_config_error(err, errlen, s, "server.workers must be \"auto\" or 1..%d",
-                                    ORC_WORKERS_MAX);
+            return orc_config_read_error(err, errlen, s, "server.workers must be \"auto\" or 1..%d",
+                                         ORC_WORKERS_MAX);
         cfg->workers_auto = true;
         cfg->workers = orc_config_cpu_count();
         return ORC_OK;
     }
     if (config_setting_type(s) != CONFIG_TYPE_INT)
-        return orc_config_error(err, errlen, s, "server.workers must be \"auto\" or an integer");
+        return orc_config_read_error(err, errlen, s, "server.workers must be \"auto\" or an integer");
     int v = config_setting_get_int(s);
     if (v < 1 || v > ORC_WORKERS_MAX)
-        return orc_config_error(err, errlen, s, "server.workers must be \"auto\" or 1..%d", ORC_WORKERS_MAX);
+        return orc_config_read_error(err, errlen, s, "server.workers must be \"auto\" or 1..%d",
+                                     ORC_WORKERS_MAX);
     cfg->workers_auto = false;
     cfg->workers = v;
     return ORC_OK;
@@ -405,42 +392,42 @@ static int read_item(orc_config_t *cfg, const cfg_item_t *it, const config_setti
     case CFG_WORKERS: return read_workers(cfg, s, err, errlen);
     case CFG_INT: {
         if (type != CONFIG_TYPE_INT)
-            return orc_config_error(err, errlen, s, "%s must be an integer", it->path);
+            return orc_config_read_error(err, errlen, s, "%s must be an integer", it->path);
         long v = config_setting_get_int(s);
         if (v < it->min || v > it->max)
-            return orc_config_error(err, errlen, s, "%s must be %ld..%ld", it->path, it->min, it->max);
+            return orc_config_read_error(err, errlen, s, "%s must be %ld..%ld", it->path, it->min, it->max);
         *field_int(cfg, it) = (int)v;
         return ORC_OK;
     }
     case CFG_DOUBLE: {
         if (type != CONFIG_TYPE_FLOAT && type != CONFIG_TYPE_INT)
-            return orc_config_error(err, errlen, s, "%s must be a number", it->path);
+            return orc_config_read_error(err, errlen, s, "%s must be a number", it->path);
         double v =
             type == CONFIG_TYPE_FLOAT ? config_setting_get_float(s) : (double)config_setting_get_int(s);
         if (set_double(cfg, it, v) != ORC_OK)
-            return orc_config_error(err, errlen, s, "%s must be %g..%g", it->path, (double)it->min / 1000.0,
-                                    (double)it->max / 1000.0);
+            return orc_config_read_error(err, errlen, s, "%s must be %g..%g", it->path,
+                                         (double)it->min / 1000.0, (double)it->max / 1000.0);
         return ORC_OK;
     }
     case CFG_BOOL:
         if (type != CONFIG_TYPE_BOOL)
-            return orc_config_error(err, errlen, s, "%s must be true or false", it->path);
+            return orc_config_read_error(err, errlen, s, "%s must be true or false", it->path);
         *field_bool(cfg, it) = config_setting_get_bool(s);
         return ORC_OK;
     default: break;
     }
     if (type != CONFIG_TYPE_STRING)
-        return orc_config_error(err, errlen, s, "%s must be a string", it->path);
+        return orc_config_read_error(err, errlen, s, "%s must be a string", it->path);
     const char *v = config_setting_get_string(s);
     if (it->type == CFG_LEVEL) {
         orc_log_level_t level;
         if (orc_log_level_parse(v, &level) != ORC_OK)
-            return orc_config_error(err, errlen, s, "%s: unknown level '%s'", it->path, v);
+            return orc_config_read_error(err, errlen, s, "%s: unknown level '%s'", it->path, v);
         *field_int(cfg, it) = (int)level;
         return ORC_OK;
     }
     if (it->type == CFG_ENUM && enum_ok(it->choices, v) != ORC_OK)
-        return orc_config_error(err, errlen, s, "%s must be one of %s", it->path, it->choices);
+        return orc_config_read_error(err, errlen, s, "%s must be one of %s", it->path, it->choices);
     set_str(field_str(cfg, it), v);
     return ORC_OK;
 }
@@ -478,22 +465,6 @@ out:
 }
 
 /* FOO_FILE=/run/secrets/foo: the value is the file's first line. */
-int orc_config_read_secret_file(const char *var, const char *file, char **slot, char *err, size_t errlen)
-{
-    FILE *f = fopen(file, "r");
-    if (f == NULL) {
-        snprintf(err, errlen, "environment %s_FILE: cannot read %s: %s", var, file, strerror(errno));
-        return ORC_ERR;
-    }
-    char buf[4096] = "";
-    if (fgets(buf, sizeof(buf), f) == NULL)
-        buf[0] = '\0';
-    fclose(f);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    set_str(slot, buf);
-    return ORC_OK;
-}
-
 static int env_item(orc_config_t *cfg, const cfg_item_t *it, const char *v, char *err, size_t errlen)
 {
     long n;

@@ -119,13 +119,6 @@ void orc_config_keep_fixed(orc_config_t *next, const orc_config_t *current);
 
 int orc_config_parse_listen(const char *text, orc_listen_t *out);
 
-/* VAR_FILE=PATH: SLOT becomes the file's first line (newline trimmed). */
-int orc_config_read_secret_file(const char *var, const char *path, char **slot, char *err, size_t errlen);
-
-struct config_setting_t;
-/* Writes "file:line: message" for setting S into ERR; returns ORC_ERR. */
-int orc_config_error(char *err, size_t errlen, const struct config_setting_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 int orc_config_cpu_count(void);
 
 #endif

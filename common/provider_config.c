@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/config.h"
+#include "common/config_read.h"
 #include "common/orc.h"
 #include "common/provider_config.h"
 
@@ -157,24 +157,25 @@ int orc_providers_config_read_aliases(orc_providers_config_t *pc, const config_s
 {
     static const char *keys[] = {"alias", "model"};
     if (!config_setting_is_list(list))
-        return orc_config_error(err, errlen, list,
-                                "model_aliases must be a list: ( { alias = ...; model = ...; } )");
+        return orc_config_read_error(err, errlen, list,
+                                     "model_aliases must be a list: ( { alias = ...; model = ...; } )");
     if (config_setting_length(list) > ORC_ALIASES_MAX)
-        return orc_config_error(err, errlen, list, "at most %d model aliases", ORC_ALIASES_MAX);
+        return orc_config_read_error(err, errlen, list, "at most %d model aliases", ORC_ALIASES_MAX);
     aliases_free(pc);
     for (int i = 0; i < config_setting_length(list); i++) {
         const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
         orc_alias_config_t *a = &pc->aliases[pc->naliases];
         if (!config_setting_is_group(g) || known_keys(g, keys, 2, "model alias", err, errlen) != ORC_OK)
-            return config_setting_is_group(g) ? ORC_ERR
-                                              : orc_config_error(err, errlen, g, "each alias is a group");
+            return config_setting_is_group(g)
+                       ? ORC_ERR
+                       : orc_config_read_error(err, errlen, g, "each alias is a group");
         pc->naliases++;
         if (get_string(g, "alias", &a->alias, true, err, errlen) != ORC_OK ||
             get_string(g, "model", &a->target, true, err, errlen) != ORC_OK)
             return ORC_ERR;
         if (a->alias[0] == '\0' || strchr(a->target, '/') == NULL)
-            return orc_config_error(err, errlen, g,
-                                    "model_aliases: alias must be non-empty and model \"provider/model\"");
+            return orc_config_read_error(
+                err, errlen, g, "model_aliases: alias must be non-empty and model \"provider/model\"");
     }
     return ORC_OK;
 }
@@ -206,8 +207,8 @@ static int known_keys(const config_setting_t *g, const char **keys, size_t n, co
         for (size_t k = 0; k < n && !ok; k++)
             ok = strcmp(config_setting_name(s), keys[k]) == 0;
         if (!ok)
-            return orc_config_error(err, errlen, s, "unknown setting '%s' in a %s", config_setting_name(s),
-                                    what);
+            return orc_config_read_error(err, errlen, s, "unknown setting '%s' in a %s",
+                                         config_setting_name(s), what);
     }
     return ORC_OK;
 }
@@ -217,9 +218,9 @@ static int get_string(const config_setting_t *g, const char *key, char **slot, b
 {
     const config_setting_t *s = config_setting_get_member(g, key);
     if (s == NULL)
-        return required ? orc_config_error(err, errlen, g, "providers: '%s' is required", key) : ORC_OK;
+        return required ? orc_config_read_error(err, errlen, g, "providers: '%s' is required", key) : ORC_OK;
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
-        return orc_config_error(err, errlen, s, "providers: '%s' must be a string", key);
+        return orc_config_read_error(err, errlen, s, "providers: '%s' must be a string", key);
     set(slot, config_setting_get_string(s));
     return ORC_OK;
 }
@@ -231,10 +232,10 @@ static int get_int(const config_setting_t *g, const char *key, int *out, int min
     if (s == NULL)
         return ORC_OK;
     if (config_setting_type(s) != CONFIG_TYPE_INT)
-        return orc_config_error(err, errlen, s, "providers: '%s' must be an integer", key);
+        return orc_config_read_error(err, errlen, s, "providers: '%s' must be an integer", key);
     int v = config_setting_get_int(s);
     if (v < min || v > max)
-        return orc_config_error(err, errlen, s, "providers: '%s' must be %d..%d", key, min, max);
+        return orc_config_read_error(err, errlen, s, "providers: '%s' must be %d..%d", key, min, max);
     *out = v;
     return ORC_OK;
 }
@@ -246,11 +247,11 @@ static int get_price(const config_setting_t *g, const char *key, double *out, ch
         return ORC_OK;
     int t = config_setting_type(s);
     if (t != CONFIG_TYPE_FLOAT && t != CONFIG_TYPE_INT)
-        return orc_config_error(err, errlen, s, "models: '%s' must be a number (USD per million tokens)",
-                                key);
+        return orc_config_read_error(err, errlen, s, "models: '%s' must be a number (USD per million tokens)",
+                                     key);
     double v = t == CONFIG_TYPE_FLOAT ? config_setting_get_float(s) : (double)config_setting_get_int(s);
     if (v < 0 || v > 10000)
-        return orc_config_error(err, errlen, s, "models: '%s' must be 0..10000", key);
+        return orc_config_read_error(err, errlen, s, "models: '%s' must be 0..10000", key);
     *out = v;
     return ORC_OK;
 }
@@ -258,16 +259,16 @@ static int get_price(const config_setting_t *g, const char *key, double *out, ch
 static int read_models(orc_provider_config_t *p, const config_setting_t *list, char *err, size_t errlen)
 {
     if (!config_setting_is_list(list) && !config_setting_is_array(list))
-        return orc_config_error(err, errlen, list, "providers: 'models' must be a list of groups");
+        return orc_config_read_error(err, errlen, list, "providers: 'models' must be a list of groups");
     int n = config_setting_length(list);
     if (n > ORC_MODELS_MAX)
-        return orc_config_error(err, errlen, list, "providers: at most %d models per provider",
-                                ORC_MODELS_MAX);
+        return orc_config_read_error(err, errlen, list, "providers: at most %d models per provider",
+                                     ORC_MODELS_MAX);
     for (int i = 0; i < n; i++) {
         const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
         orc_model_config_t *m = &p->models[p->nmodels];
         if (!config_setting_is_group(g))
-            return orc_config_error(err, errlen, g, "models: each model is a group { id = ...; }");
+            return orc_config_read_error(err, errlen, g, "models: each model is a group { id = ...; }");
         if (known_keys(g, model_keys, ORC_ARRAY_LEN(model_keys), "model", err, errlen) != ORC_OK)
             return ORC_ERR;
         p->nmodels++;
@@ -278,7 +279,7 @@ static int read_models(orc_provider_config_t *p, const config_setting_t *list, c
             get_price(g, "output", &m->output, err, errlen) != ORC_OK)
             return ORC_ERR;
         if (m->id[0] == '\0')
-            return orc_config_error(err, errlen, g, "models: 'id' must not be empty");
+            return orc_config_read_error(err, errlen, g, "models: 'id' must not be empty");
     }
     return ORC_OK;
 }
@@ -294,7 +295,7 @@ static int check_type(const orc_provider_config_t *p, const config_setting_t *g,
             return ORC_OK;
         t = bar ? bar + 1 : NULL;
     }
-    return orc_config_error(err, errlen, g, "providers: type '%s' is not one of %s", p->type, types);
+    return orc_config_read_error(err, errlen, g, "providers: type '%s' is not one of %s", p->type, types);
 }
 
 static int read_names_and_url(orc_provider_config_t *p, const config_setting_t *g, char *err, size_t errlen)
@@ -311,19 +312,19 @@ static int read_names_and_url(orc_provider_config_t *p, const config_setting_t *
     while (ul > 0 && p->base_url[ul - 1] == '/')
         p->base_url[--ul] = '\0';
     if (strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0)
-        return orc_config_error(err, errlen, g,
-                                "providers: base_url of '%s' must start with http:// or https://", p->name);
+        return orc_config_read_error(
+            err, errlen, g, "providers: base_url of '%s' must start with http:// or https://", p->name);
     const char *bad = strpbrk(p->name, "/ \t:");
     if (p->name[0] == '\0' || bad != NULL || strlen(p->name) > 31)
-        return orc_config_error(err, errlen, g,
-                                "providers: name must be 1..31 characters without '/', ':' or blanks");
+        return orc_config_read_error(err, errlen, g,
+                                     "providers: name must be 1..31 characters without '/', ':' or blanks");
     return ORC_OK;
 }
 
 static int read_provider(orc_provider_config_t *p, const config_setting_t *g, char *err, size_t errlen)
 {
     if (!config_setting_is_group(g))
-        return orc_config_error(err, errlen, g, "providers: each provider is a group { name = ...; }");
+        return orc_config_read_error(err, errlen, g, "providers: each provider is a group { name = ...; }");
     if (known_keys(g, provider_keys, ORC_ARRAY_LEN(provider_keys), "provider", err, errlen) != ORC_OK ||
         read_names_and_url(p, g, err, errlen) != ORC_OK)
         return ORC_ERR;
@@ -339,7 +340,7 @@ static int read_provider(orc_provider_config_t *p, const config_setting_t *g, ch
         return ORC_ERR;
     const config_setting_t *en = config_setting_get_member(g, "enabled");
     if (en != NULL && config_setting_type(en) != CONFIG_TYPE_BOOL)
-        return orc_config_error(err, errlen, en, "providers: 'enabled' must be true or false");
+        return orc_config_read_error(err, errlen, en, "providers: 'enabled' must be true or false");
     if (en != NULL)
         enabled = config_setting_get_bool(en);
     p->enabled = enabled;
@@ -350,10 +351,11 @@ int orc_providers_config_read(orc_providers_config_t *pc, const config_setting_t
                               size_t errlen)
 {
     if (!config_setting_is_list(list))
-        return orc_config_error(err, errlen, list, "providers must be a list: providers = ( { ... }, ... );");
+        return orc_config_read_error(err, errlen, list,
+                                     "providers must be a list: providers = ( { ... }, ... );");
     int n = config_setting_length(list);
     if (n > ORC_PROVIDERS_MAX)
-        return orc_config_error(err, errlen, list, "at most %d providers", ORC_PROVIDERS_MAX);
+        return orc_config_read_error(err, errlen, list, "at most %d providers", ORC_PROVIDERS_MAX);
     orc_providers_config_free(pc);
     for (int i = 0; i < n; i++) {
         const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
@@ -363,7 +365,8 @@ int orc_providers_config_read(orc_providers_config_t *pc, const config_setting_t
             return ORC_ERR;
         for (int j = 0; j < i; j++)
             if (strcmp(pc->list[j].name, p->name) == 0)
-                return orc_config_error(err, errlen, g, "providers: the name '%s' is used twice", p->name);
+                return orc_config_read_error(err, errlen, g, "providers: the name '%s' is used twice",
+                                             p->name);
     }
     return ORC_OK;
 }

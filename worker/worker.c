@@ -24,16 +24,18 @@
 #include "common/channel.h"
 #include "common/log.h"
 #include "common/orc.h"
+#include "common/sysinfo.h"
 #include "common/util.h"
-#include "worker/reqlog/spool.h"
-#include "worker/store/db.h"
-#include "worker/reqlog/reqlog.h"
+#include "worker/api/api.h"
 #include "worker/cache/cache.h"
 #include "worker/http/http.h"
+#include "worker/llm/dwa_select.h"
 #include "worker/llm/llm.h"
+#include "worker/reqlog/reqlog.h"
+#include "worker/reqlog/spool.h"
+#include "worker/store/db.h"
 #include "worker/store/probe.h"
 #include "worker/store/redis.h"
-#include "common/sysinfo.h"
 #include "worker/worker.h"
 
 #define HEARTBEAT_MS 1000
@@ -43,9 +45,25 @@
  * dropped that answer.  It waits this long after the last reply. */
 #define DRAIN_FLUSH_MS 200
 
+typedef struct {
+    orc_api_env_t svc; /* the services, created and freed here; the handlers see them */
+    int slot_index;
+    orc_http_t *http;
+    orc_dwa_t *dwa;
+    struct evdns_base *dns;
+    struct event *channel_ev;
+    struct event *heartbeat_ev;
+    struct event *drain_ev;
+    struct event *signal_ev[3];
+    uint8_t channel_buf[64];
+    size_t channel_len;
+    uint64_t drain_started_ms;
+    int exit_code;
+} orc_worker_t;
+
 static void heartbeat(orc_worker_t *w)
 {
-    atomic_store_explicit(&w->slot->heartbeat_ms, orc_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&w->svc.slot->heartbeat_ms, orc_now_ms(), memory_order_relaxed);
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -54,8 +72,8 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     heartbeat(w);
-    orc_sysinfo_sample(w->sys);
-    atomic_store_explicit(&w->slot->rss_kb, orc_sysinfo_rss_kb(), memory_order_relaxed);
+    orc_sysinfo_sample(w->svc.sys);
+    atomic_store_explicit(&w->svc.slot->rss_kb, orc_sysinfo_rss_kb(), memory_order_relaxed);
 }
 
 static void on_drain_check(evutil_socket_t fd, short what, void *arg)
@@ -64,28 +82,29 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     uint64_t now = orc_now_ms();
-    uint64_t grace = w->master_gone ? 0 : (uint64_t)w->cfg->drain_grace;
-    if (orc_http_inflight(w->http) > 0 || w->background > 0 || now - w->drain_started_ms < grace)
+    uint64_t grace = w->svc.master_gone ? 0 : (uint64_t)w->svc.cfg->drain_grace;
+    if (orc_http_inflight(w->http) > 0 || w->svc.background > 0 || now - w->drain_started_ms < grace)
         return;
-    if (!w->master_gone && now - orc_http_last_input_ms(w->http) < grace)
+    if (!w->svc.master_gone && now - orc_http_last_input_ms(w->http) < grace)
         return; /* a request is still arriving */
-    if (!orc_reqlog_drained(w->reqlog, w->drain_started_ms))
+    if (!orc_reqlog_drained(w->svc.reqlog, w->drain_started_ms))
         return; /* the request log is still shipping */
     if (now - orc_http_last_reply_ms(w->http) < DRAIN_FLUSH_MS)
         return; /* the last replies may still be on their way out */
     orc_log_info("drained: exiting");
-    event_base_loopexit(w->base, NULL);
+    event_base_loopexit(w->svc.base, NULL);
 }
 
-void orc_worker_drain(orc_worker_t *w, const char *why)
+static void drain(orc_worker_t *w, const char *why)
 {
-    if (w->draining)
+    if (w->svc.draining)
         return;
-    w->draining = true;
+    w->svc.draining = true;
     w->drain_started_ms = orc_now_ms();
-    atomic_store(&w->slot->state, ORC_SLOT_DRAINING);
+    atomic_store(&w->svc.slot->state, ORC_SLOT_DRAINING);
     orc_log_info("draining (%s): %lld requests in flight", why, (long long)orc_http_inflight(w->http));
     orc_http_stop_accepting(w->http);
+    orc_reqlog_drain(w->svc.reqlog);
     struct timeval tv = {0, DRAIN_CHECK_MS * 1000};
     event_add(w->drain_ev, &tv);
 }
@@ -93,11 +112,11 @@ void orc_worker_drain(orc_worker_t *w, const char *why)
 static void handle_message(orc_worker_t *w, const orc_msg_t *msg)
 {
     switch (msg->type) {
-    case ORC_MSG_QUIT: orc_worker_drain(w, "asked by the master"); break;
+    case ORC_MSG_QUIT: drain(w, "asked by the master"); break;
     case ORC_MSG_TERMINATE:
         orc_log_info("terminating at once, as asked by the master");
         w->exit_code = ORC_EXIT_OK;
-        event_base_loopbreak(w->base);
+        event_base_loopbreak(w->svc.base);
         break;
     case ORC_MSG_REOPEN:
         if (orc_log_reopen() != ORC_OK || orc_accesslog_reopen() != ORC_OK)
@@ -116,9 +135,9 @@ static void on_channel(evutil_socket_t fd, short what, void *arg)
         return;
     if (n <= 0) {
         event_del(w->channel_ev);
-        w->master_gone = true;
+        w->svc.master_gone = true;
         orc_log_warn("the master is gone (channel closed): draining");
-        orc_worker_drain(w, "master gone");
+        drain(w, "master gone");
         return;
     }
     w->channel_len += (size_t)n;
@@ -148,7 +167,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         handle_message(w, &reopen);
         return;
     }
-    orc_worker_drain(w, sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
+    drain(w, sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
 }
 
 /* The request log's spool directory, made (as root) before privileges go. */
@@ -180,10 +199,10 @@ static int drop_privileges(const orc_worker_args_t *a)
 static int add_redis(orc_worker_t *w)
 {
     orc_redis_options_t opt;
-    const orc_config_t *c = w->cfg;
+    const orc_config_t *c = w->svc.cfg;
     if (c->redis_url[0] == '\0')
         return ORC_OK;
-    if (w->index == 0 && c->workers > c->redis_max_connections)
+    if (w->svc.index == 0 && c->workers > c->redis_max_connections)
         orc_log_warn("cache.max_connections (%d) is below server.workers (%d): each worker holds one Redis "
                      "connection",
                      c->redis_max_connections, c->workers);
@@ -192,39 +211,41 @@ static int add_redis(orc_worker_t *w)
     opt.db = c->redis_db > 0 ? c->redis_db : -1; /* 0: the URL's database */
     opt.dns = w->dns;
     opt.command_timeout_ms = c->cache_timeout_ms;
-    w->redis = orc_redis_new(w->base, &opt);
-    if (w->redis != NULL)
-        w->cache = orc_cache_new(w);
-    return w->redis && w->cache ? ORC_OK : ORC_ERR;
+    w->svc.redis = orc_redis_new(w->svc.base, &opt);
+    return w->svc.redis != NULL ? ORC_OK : ORC_ERR;
 }
 
 /* The backing services: the resolver they share, Redis, the database. */
 static int add_services(orc_worker_t *w)
 {
-    const orc_config_t *c = w->cfg;
+    const orc_config_t *c = w->svc.cfg;
     if (c->database_url[0] != '\0' || c->redis_url[0] != '\0') {
-        w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+        w->dns = evdns_base_new(w->svc.base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
         if (w->dns == NULL)
             return ORC_ERR;
     }
-    w->probe_cache = orc_probe_new(w->base, w->dns, "cache", c->redis_url, 6379, c->health_check_interval);
-    w->db = orc_db_new(w);
-    if (w->db != NULL)
-        w->reqlog = orc_reqlog_new(w);
-    return w->db != NULL && add_redis(w) == ORC_OK ? ORC_OK : ORC_ERR;
+    w->svc.probe_cache =
+        orc_probe_new(w->svc.base, w->dns, "cache", c->redis_url, 6379, c->health_check_interval);
+    w->svc.db = orc_db_new(w->svc.base, w->dns, c, w->svc.index);
+    if (w->svc.db == NULL || add_redis(w) != ORC_OK)
+        return ORC_ERR;
+    w->svc.cache = orc_cache_new(w->svc.redis, c, &w->svc.slot->counters);
+    orc_reqlog_env_t env = {w->svc.base, w->dns, c, w->svc.shm, w->svc.slot, w->svc.db};
+    w->svc.reqlog = orc_reqlog_new(&env);
+    return w->svc.cache != NULL ? ORC_OK : ORC_ERR;
 }
 
 static int add_events(orc_worker_t *w)
 {
     static const int sigs[] = {SIGTERM, SIGQUIT, SIGUSR1};
     struct timeval hb = {HEARTBEAT_MS / 1000, 0};
-    w->channel_ev = event_new(w->base, w->channel_fd, EV_READ | EV_PERSIST, on_channel, w);
-    w->heartbeat_ev = event_new(w->base, -1, EV_PERSIST, on_heartbeat, w);
-    w->drain_ev = event_new(w->base, -1, EV_PERSIST, on_drain_check, w);
+    w->channel_ev = event_new(w->svc.base, w->svc.channel_fd, EV_READ | EV_PERSIST, on_channel, w);
+    w->heartbeat_ev = event_new(w->svc.base, -1, EV_PERSIST, on_heartbeat, w);
+    w->drain_ev = event_new(w->svc.base, -1, EV_PERSIST, on_drain_check, w);
     if (!w->channel_ev || !w->heartbeat_ev || !w->drain_ev)
         return ORC_ERR;
     for (size_t i = 0; i < ORC_ARRAY_LEN(sigs); i++) {
-        w->signal_ev[i] = evsignal_new(w->base, sigs[i], on_signal, w);
+        w->signal_ev[i] = evsignal_new(w->svc.base, sigs[i], on_signal, w);
         if (w->signal_ev[i] == NULL || event_add(w->signal_ev[i], NULL) != 0)
             return ORC_ERR;
     }
@@ -233,10 +254,39 @@ static int add_events(orc_worker_t *w)
     return add_services(w);
 }
 
+/* The providers, and the DWA that ranks them over the fleet's statistics. */
+static int add_llm(orc_worker_t *w)
+{
+    orc_api_env_t *s = &w->svc;
+    s->llm = orc_llm_new(s->base, s->cfg, s->shm, s->slot);
+    if (s->llm == NULL)
+        return ORC_ERR;
+    w->dwa = orc_dwa_new(s->base, s->cfg, s->shm, s->slot, s->llm->providers, s->llm->n);
+    s->llm->dwa = w->dwa;
+    return w->dwa != NULL ? ORC_OK : ORC_ERR;
+}
+
+/* The HTTP server with the API's routes; the request log watches it. */
+static int add_http(orc_worker_t *w, const orc_worker_args_t *a)
+{
+    orc_http_env_t env = {.base = w->svc.base,
+                          .cfg = w->svc.cfg,
+                          .slot = w->svc.slot,
+                          .worker_index = w->svc.index,
+                          .generation = w->svc.generation,
+                          .routes = orc_api_routes,
+                          .nroutes = orc_api_nroutes,
+                          .hooks = orc_reqlog_http_hooks(w->svc.reqlog),
+                          .app = &w->svc};
+    w->http = orc_http_new(&env, a->listen_fds, a->nlisten);
+    return w->http != NULL ? ORC_OK : ORC_ERR;
+}
+
 static void free_worker(orc_worker_t *w)
 {
     orc_http_free(w->http);
-    orc_llm_free(w->llm);
+    orc_dwa_free(w->dwa);
+    orc_llm_free(w->svc.llm);
     for (size_t i = 0; i < ORC_ARRAY_LEN(w->signal_ev); i++)
         if (w->signal_ev[i])
             event_free(w->signal_ev[i]);
@@ -246,31 +296,31 @@ static void free_worker(orc_worker_t *w)
         event_free(w->heartbeat_ev);
     if (w->drain_ev)
         event_free(w->drain_ev);
-    orc_reqlog_free(w->reqlog);
-    orc_db_free(w->db);
-    orc_probe_free(w->probe_cache);
-    if (w->redis)
-        orc_redis_free(w->redis);
-    orc_cache_free(w->cache);
+    orc_reqlog_free(w->svc.reqlog);
+    orc_db_free(w->svc.db);
+    orc_probe_free(w->svc.probe_cache);
+    if (w->svc.redis)
+        orc_redis_free(w->svc.redis);
+    orc_cache_free(w->svc.cache);
     if (w->dns)
         evdns_base_free(w->dns, 0);
-    orc_sysinfo_free(w->sys);
-    if (w->base)
-        event_base_free(w->base);
+    orc_sysinfo_free(w->svc.sys);
+    if (w->svc.base)
+        event_base_free(w->svc.base);
 }
 
 static void init_worker(orc_worker_t *w, const orc_worker_args_t *a)
 {
     memset(w, 0, sizeof(*w));
-    w->cfg = a->cfg;
-    w->shm = a->shm;
+    w->svc.cfg = a->cfg;
+    w->svc.shm = a->shm;
     w->slot_index = a->slot;
-    w->slot = &a->shm->slots[a->slot];
-    w->generation = a->generation;
-    w->index = a->index;
-    w->channel_fd = a->channel_fd;
+    w->svc.slot = &a->shm->slots[a->slot];
+    w->svc.generation = a->generation;
+    w->svc.index = a->index;
+    w->svc.channel_fd = a->channel_fd;
     w->exit_code = ORC_EXIT_OK;
-    w->started_wall_ms = orc_wall_ms();
+    w->svc.started_wall_ms = orc_wall_ms();
 }
 
 int orc_worker_run(const orc_worker_args_t *a)
@@ -286,8 +336,8 @@ int orc_worker_run(const orc_worker_args_t *a)
     orc_log_set_level(a->cfg->log_level);
     if (orc_log_open(a->cfg->error_log) != ORC_OK || orc_accesslog_open(a->cfg->access_log) != ORC_OK)
         orc_log_error("cannot open the log files: %s", strerror(errno));
-    atomic_store(&w.slot->pid, (int32_t)getpid());
-    atomic_store(&w.slot->started_wall_ms, w.started_wall_ms);
+    atomic_store(&w.svc.slot->pid, (int32_t)getpid());
+    atomic_store(&w.svc.slot->started_wall_ms, w.svc.started_wall_ms);
     heartbeat(&w);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN); /* a terminal's ^C reaches the master, which decides */
@@ -298,25 +348,23 @@ int orc_worker_run(const orc_worker_args_t *a)
         rc = ORC_EXIT_FATAL_CONFIG;
         goto out;
     }
-    w.base = event_base_new();
-    w.sys = orc_sysinfo_new();
-    if (w.base == NULL || w.sys == NULL || add_events(&w) != ORC_OK) {
+    w.svc.base = event_base_new();
+    w.svc.sys = orc_sysinfo_new();
+    if (w.svc.base == NULL || w.svc.sys == NULL || add_events(&w) != ORC_OK) {
         orc_log_crit("cannot set up the event loop");
         goto out;
     }
-    w.llm = orc_llm_new(&w);
-    if (w.llm == NULL) {
+    if (add_llm(&w) != ORC_OK) {
         rc = ORC_EXIT_FATAL_CONFIG;
         goto out;
     }
-    w.http = orc_http_new(&w, a->listen_fds, a->nlisten);
-    if (w.http == NULL)
+    if (add_http(&w, a) != ORC_OK)
         goto out;
-    atomic_store(&w.slot->state, ORC_SLOT_SERVING);
-    if (orc_channel_send(w.channel_fd, ORC_MSG_READY) != ORC_OK)
+    atomic_store(&w.svc.slot->state, ORC_SLOT_SERVING);
+    if (orc_channel_send(w.svc.channel_fd, ORC_MSG_READY) != ORC_OK)
         orc_log_warn("cannot tell the master READY: %s", strerror(errno));
     orc_log_debug("serving");
-    event_base_dispatch(w.base);
+    event_base_dispatch(w.svc.base);
     rc = w.exit_code;
 out:
     free_worker(&w);

@@ -7,7 +7,6 @@
 #include "common/json.h"
 #include "common/orc.h"
 #include "worker/api/api.h"
-#include "worker/worker.h"
 
 static const char *set_or_not(const char *secret)
 {
@@ -38,11 +37,11 @@ static json_object *server_section(const orc_config_t *c)
 
 void orc_api_admin_config(orc_req_t *rq)
 {
-    const orc_config_t *c = rq->worker->cfg;
+    const orc_config_t *c = orc_api_env(rq)->cfg;
     json_object *o = json_object_new_object(), *log = json_object_new_object();
     json_object *svc = json_object_new_object();
     orc_json_add_str(o, "file", c->path ? c->path : "(embedded defaults)");
-    orc_json_add_int(o, "generation", rq->worker->generation);
+    orc_json_add_int(o, "generation", orc_api_env(rq)->generation);
     json_object_object_add(o, "server", server_section(c));
     orc_json_add_str(log, "level", orc_log_level_name(c->log_level));
     orc_json_add_str(log, "error_log", c->error_log);
@@ -69,12 +68,12 @@ void orc_api_admin_reload(orc_req_t *rq)
         orc_http_error(rq, 400, "BAD_REQUEST", "the body, when present, must be a JSON object");
         return;
     }
-    if (orc_channel_send(rq->worker->channel_fd, ORC_MSG_RELOAD) != ORC_OK) {
+    if (orc_channel_send(orc_api_env(rq)->channel_fd, ORC_MSG_RELOAD) != ORC_OK) {
         orc_http_error(rq, 503, "MASTER_UNAVAILABLE", "cannot reach the master process");
         return;
     }
     json_object *o = json_object_new_object();
     orc_json_add_str(o, "message", "reload requested: watch /api/health/detailed for the new generation");
-    orc_json_add_int(o, "generation", atomic_load(&rq->worker->shm->generation));
+    orc_json_add_int(o, "generation", atomic_load(&orc_api_env(rq)->shm->generation));
     orc_http_reply_json(rq, 202, o);
 }

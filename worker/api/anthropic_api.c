@@ -21,7 +21,6 @@
 #include "worker/llm/orchestrator.h"
 #include "worker/api/messages_in.h"
 #include "worker/reqlog/reqlog.h"
-#include "worker/worker.h"
 
 typedef struct {
     orc_req_t *rq;
@@ -115,7 +114,7 @@ static void on_done(void *arg, const orc_job_result_t *r)
 {
     msg_t *m = arg;
     m->job = NULL;
-    orc_reqlog_job(m->rq, m->canonical, r);
+    orc_reqlog_job(orc_api_env(m->rq)->reqlog, m->rq, m->canonical, r);
     orc_api_cache_store(&m->cache, m->collect, r);
     if (m->stream && (m->started || r->ok)) {
         if (!m->started)
@@ -147,7 +146,7 @@ static void on_client_gone(void *arg)
 static int start_job(msg_t *m)
 {
     static const orc_job_cbs_t cbs = {on_chunk, on_done};
-    orc_llm_t *llm = m->rq->worker->llm;
+    orc_llm_t *llm = orc_api_env(m->rq)->llm;
     orc_job_spec_t spec = {
         .request = m->canonical, .stream = m->stream, .include_usage = true, .request_id = m->rq->id};
     orc_api_route_targets(llm, &m->route, &spec);
@@ -176,7 +175,7 @@ static void replay(msg_t *m, json_object *entry)
     char id[ORC_REQUEST_ID_SIZE + 16];
     snprintf(id, sizeof(id), "msg_%s", m->rq->id);
     orc_api_cache_answer(entry, &provider, &model, &completion);
-    orc_reqlog_cache_hit(m->rq, provider, model, completion);
+    orc_reqlog_cache_hit(orc_api_env(m->rq)->reqlog, m->rq, provider, model, completion);
     if (!m->stream) {
         json_object *fresh = orc_cache_fresh_completion(completion, id);
         orc_api_served_by(m->rq, provider, model);
@@ -232,14 +231,14 @@ static msg_t *prepare(orc_req_t *rq, orc_model_route_t *route)
     json_object_object_get_ex(body, "model", &v);
     snprintf(m->model, sizeof(m->model), "%s", json_object_get_string(v));
     json_object_put(body);
-    if (orc_model_route(&rq->worker->cfg->providers, m->model, route, &status, &code, err, sizeof(err)) !=
-        ORC_OK) {
+    if (orc_model_route(&orc_api_env(rq)->cfg->providers, m->model, route, &status, &code, err,
+                        sizeof(err)) != ORC_OK) {
         msg_free(m);
         anthropic_error(rq, status, err);
         return NULL;
     }
     char scope[2048];
-    orc_api_route_scope(rq->worker->llm, route, scope, sizeof(scope));
+    orc_api_route_scope(orc_api_env(rq)->llm, route, scope, sizeof(scope));
     if (orc_api_cache_prepare(rq, &m->cache, scope, m->canonical, err, sizeof(err)) != ORC_OK) {
         msg_free(m);
         anthropic_error(rq, 400, err);

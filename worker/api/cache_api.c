@@ -22,7 +22,6 @@
 #include "worker/api/cache_api.h"
 #include "worker/cache/cache.h"
 #include "worker/store/redis.h"
-#include "worker/worker.h"
 
 #define SCAN_COUNT "500"
 #define CLEAR_MAX_MS 10000
@@ -34,13 +33,13 @@ typedef struct {
     uint64_t hits, misses, bypasses, stores, errors;
 } totals_t;
 
-static totals_t totals(const orc_worker_t *w)
+static totals_t totals(const orc_api_env_t *env)
 {
     orc_counters_t *c = malloc(sizeof(*c));
     totals_t t = {0};
     if (c == NULL)
         return t;
-    orc_shm_sum(w->shm, c);
+    orc_shm_sum(env->shm, c);
     t = (totals_t){c->cache_hits, c->cache_misses, c->cache_bypasses, c->cache_stores, c->cache_errors};
     free(c);
     return t;
@@ -51,9 +50,9 @@ static double hit_rate(const totals_t *t)
     return t->hits + t->misses ? (double)t->hits / (double)(t->hits + t->misses) : 0.0;
 }
 
-json_object *orc_api_cache_gateway_stats(const orc_worker_t *w)
+json_object *orc_api_cache_gateway_stats(const orc_api_env_t *env)
 {
-    totals_t t = totals(w);
+    totals_t t = totals(env);
     json_object *o = json_object_new_object();
     orc_json_add_int(o, "hits", (int64_t)t.hits);
     orc_json_add_int(o, "misses", (int64_t)t.misses);
@@ -108,10 +107,10 @@ static void add_info(json_object *o, const char *info)
 static void stats_done(void *arg, orc_redis_rc_t rc, const redisReply *reply)
 {
     orc_req_t *rq = arg;
-    orc_worker_t *w = rq->worker;
+    orc_api_env_t *env = orc_api_env(rq);
     json_object *o = json_object_new_object();
     bool ok = rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_STRING;
-    orc_redis_status_t st = orc_redis_status(w->redis);
+    orc_redis_status_t st = orc_redis_status(env->redis);
     if (ok)
         add_info(o, reply->str);
     orc_json_add_bool(o, "is_connected", ok);
@@ -120,16 +119,16 @@ static void stats_done(void *arg, orc_redis_rc_t rc, const redisReply *reply)
                          rc == ORC_REDIS_OK ? "unexpected reply to INFO"
                          : st.error[0]      ? st.error
                                             : orc_redis_rc_name(rc));
-    orc_json_add_str(o, "namespace", w->cfg->cache_namespace);
-    orc_json_add_bool(o, "enabled", w->cfg->enable_caching);
-    orc_json_add_int(o, "default_ttl", w->cfg->cache_expire_seconds);
-    json_object *g = orc_api_cache_gateway_stats(w);
+    orc_json_add_str(o, "namespace", env->cfg->cache_namespace);
+    orc_json_add_bool(o, "enabled", env->cfg->enable_caching);
+    orc_json_add_int(o, "default_ttl", env->cfg->cache_expire_seconds);
+    json_object *g = orc_api_cache_gateway_stats(env);
     json_object *hr = NULL;
     json_object_object_get_ex(g, "hit_rate", &hr);
     json_object_object_add(o, "hit_rate", json_object_get(hr));
     json_object_object_add(o, "gateway", g);
-    orc_json_add_int(o, "connections", w->cfg->workers);
-    orc_json_add_int(o, "max_connections", w->cfg->redis_max_connections);
+    orc_json_add_int(o, "connections", env->cfg->workers);
+    orc_json_add_int(o, "max_connections", env->cfg->redis_max_connections);
     orc_http_reply_json(rq, 200, o);
 }
 
@@ -140,7 +139,7 @@ static void no_op_gone(void *arg)
 
 void orc_api_cache_stats(orc_req_t *rq)
 {
-    if (rq->worker->redis == NULL) {
+    if (orc_api_env(rq)->redis == NULL) {
         json_object *o = json_object_new_object();
         orc_json_add_str(o, "status", "disabled");
         orc_http_reply_json(rq, 200, o);
@@ -148,7 +147,7 @@ void orc_api_cache_stats(orc_req_t *rq)
     }
     const char *argv[] = {"INFO"};
     orc_http_watch_client(rq, no_op_gone, rq);
-    if (orc_redis_command(rq->worker->redis, stats_done, rq, 1, argv, NULL) <= 0)
+    if (orc_redis_command(orc_api_env(rq)->redis, stats_done, rq, 1, argv, NULL) <= 0)
         orc_http_error(rq, 503, "OUT_OF_MEMORY", "cannot read the statistics now");
 }
 
@@ -235,7 +234,7 @@ static int clear_unlink(clear_t *c, const redisReply *keys)
             }
         }
         rc = n == 1 ? ORC_AGAIN
-             : (c->cmd = orc_redis_command(c->rq->worker->redis, unlink_done, c, (int)n, argv, lens)) > 0
+             : (c->cmd = orc_redis_command(orc_api_env(c->rq)->redis, unlink_done, c, (int)n, argv, lens)) > 0
                  ? ORC_OK
                  : ORC_ERR;
     }
@@ -265,7 +264,7 @@ static void clear_scan(clear_t *c)
 {
     const char *argv[] = {"SCAN", c->cursor, "MATCH", c->match, "COUNT", SCAN_COUNT};
     c->scans++;
-    c->cmd = orc_redis_command(c->rq->worker->redis, scan_done, c, 6, argv, NULL);
+    c->cmd = orc_redis_command(orc_api_env(c->rq)->redis, scan_done, c, 6, argv, NULL);
     if (c->cmd <= 0) {
         c->cmd = 0;
         clear_fail(c, ORC_REDIS_CLOSED, NULL);
@@ -276,7 +275,7 @@ static void clear_gone(void *arg)
 {
     clear_t *c = arg;
     if (c->cmd > 0)
-        orc_redis_cancel(c->rq->worker->redis, c->cmd);
+        orc_redis_cancel(orc_api_env(c->rq)->redis, c->cmd);
     orc_http_error(c->rq, 499, "CLIENT_CLOSED_REQUEST", "the client closed the connection");
     free(c);
 }
@@ -284,8 +283,8 @@ static void clear_gone(void *arg)
 static void clear_start(orc_req_t *rq, const char *pattern)
 {
     char err[300];
-    const char *ns = rq->worker->cfg->cache_namespace;
-    if (rq->worker->redis == NULL) {
+    const char *ns = orc_api_env(rq)->cfg->cache_namespace;
+    if (orc_api_env(rq)->redis == NULL) {
         orc_http_error(rq, 503, "CACHE_DISABLED", "no cache is configured (REDIS_URL)");
         return;
     }

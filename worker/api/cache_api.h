@@ -8,7 +8,7 @@
 #include <json-c/json.h>
 
 #include "common/shm.h"
-#include "worker/http/http.h"
+#include "worker/api/api.h"
 
 struct evbuffer;
 
@@ -18,6 +18,6 @@ void orc_api_cache_clear_pattern(orc_req_t *rq); /* DELETE /api/db/cache/clear/{
 
 void orc_api_cache_metrics(struct evbuffer *b, const orc_counters_t *c);
 /* {hits, misses, bypasses, stores, errors, hit_rate} of the whole fleet. */
-json_object *orc_api_cache_gateway_stats(const orc_worker_t *w);
+json_object *orc_api_cache_gateway_stats(const orc_api_env_t *env);
 
 #endif

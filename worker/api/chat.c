@@ -11,9 +11,9 @@
 
 #include "common/log.h"
 #include "common/orc.h"
+#include "worker/api/api.h"
 #include "worker/api/chat.h"
 #include "worker/llm/dwa_select.h"
-#include "worker/worker.h"
 
 void orc_api_route_targets(orc_llm_t *llm, const orc_model_route_t *route, orc_job_spec_t *spec)
 {
@@ -71,8 +71,8 @@ int orc_api_failure_reply(orc_req_t *rq, const orc_job_result_t *r, const char *
 
 struct event *orc_api_keepalive_start(orc_req_t *rq, event_callback_fn cb, void *arg)
 {
-    struct timeval every = {rq->worker->cfg->llm_stream_keepalive, 0};
-    struct event *ev = event_new(rq->worker->base, -1, EV_PERSIST, cb, arg);
+    struct timeval every = {orc_api_env(rq)->cfg->llm_stream_keepalive, 0};
+    struct event *ev = event_new(orc_api_env(rq)->base, -1, EV_PERSIST, cb, arg);
     if (ev != NULL && event_add(ev, &every) != 0) {
         event_free(ev);
         ev = NULL;
@@ -94,7 +94,7 @@ int orc_api_cache_prepare(orc_req_t *rq, orc_cache_req_t *cr, const char *scope,
                           char *err, size_t errlen)
 {
     struct evkeyvalq *in = evhttp_request_get_input_headers(rq->req);
-    return orc_cache_prepare(rq->worker, cr, evhttp_find_header(in, "Cache-Control"),
+    return orc_cache_prepare(orc_api_env(rq)->cache, cr, evhttp_find_header(in, "Cache-Control"),
                              evhttp_find_header(in, ORC_CACHE_TTL_HEADER), scope, request, err, errlen);
 }
 

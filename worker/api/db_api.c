@@ -22,7 +22,6 @@
 #include "worker/llm/dwa_select.h"
 #include "worker/llm/llm.h"
 #include "worker/reqlog/reqlog.h"
-#include "worker/worker.h"
 
 #define ORC_DB_LIST_DEFAULT 50
 #define ORC_DB_LIST_MAX 1000
@@ -93,9 +92,9 @@ static const char PING_SQL[] = "SELECT 1";
 /* ---- live provider state from shared memory --------------------------------- */
 
 /* A provider is healthy when it is configured and its breaker is not open. */
-static json_object *live_providers(orc_worker_t *w, bool detailed)
+static json_object *live_providers(orc_api_env_t *env, bool detailed)
 {
-    orc_llm_t *llm = w->llm;
+    orc_llm_t *llm = env->llm;
     json_object *o = json_object_new_object();
     orc_dwa_refresh(llm->dwa);
     for (int i = 0; i < llm->n; i++) {
@@ -131,8 +130,8 @@ void orc_api_db_stats(orc_req_t *rq)
     orc_dbreq_t *d = orc_dbreq_new(rq, 0);
     if (d == NULL)
         return;
-    json_object *health = live_providers(rq->worker, false);
-    snprintf(window, sizeof(window), "%d", rq->worker->cfg->session_active_window);
+    json_object *health = live_providers(orc_api_env(rq), false);
+    snprintf(window, sizeof(window), "%d", orc_api_env(rq)->cfg->session_active_window);
     const char *values[] = {window, json_text(health)};
     orc_dbreq_query(d, STATS_SQL, 2, values, on_document); /* copies the values */
     json_object_put(health);
@@ -177,7 +176,7 @@ void orc_api_db_provider_metrics(orc_req_t *rq)
     orc_dbreq_t *d = orc_dbreq_new(rq, 0);
     if (d == NULL)
         return;
-    json_object *live = live_providers(rq->worker, true);
+    json_object *live = live_providers(orc_api_env(rq), true);
     const char *values[] = {json_text(live)};
     orc_dbreq_query(d, METRICS_SQL, 1, values, on_document);
     json_object_put(live);
@@ -188,10 +187,10 @@ void orc_api_db_provider_metrics(orc_req_t *rq)
 /* Answers the health document once the database answered (or not). */
 static void health_reply(orc_dbreq_t *d, const char *db_error)
 {
-    orc_worker_t *w = d->rq->worker;
+    orc_api_env_t *env = orc_api_env(d->rq);
     uint64_t *started = d->data;
     json_object *o = json_object_new_object(), *svcs = json_object_new_object();
-    json_object *db = orc_api_health_of(w, "database"), *cache = orc_api_health_of(w, "cache");
+    json_object *db = orc_api_health_of(env, "database"), *cache = orc_api_health_of(env, "cache");
     if (db_error != NULL) {
         json_object_object_add(db, "status", json_object_new_string("unhealthy"));
         json_object_object_add(db, "error", json_object_new_string(db_error));
@@ -224,12 +223,12 @@ static void on_ping_failed(orc_dbreq_t *d, const char *why)
 
 void orc_api_db_health(orc_req_t *rq)
 {
-    orc_worker_t *w = rq->worker;
+    orc_api_env_t *env = orc_api_env(rq);
     orc_dbreq_t *d = orc_dbreq_new(rq, sizeof(uint64_t));
     if (d == NULL)
         return;
     *(uint64_t *)d->data = orc_now_us();
-    if (!orc_db_enabled(w->db)) {
+    if (!orc_db_enabled(env->db)) {
         health_reply(d, NULL); /* reports "disabled" */
         return;
     }

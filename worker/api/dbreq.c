@@ -15,10 +15,10 @@
 #include "common/log.h"
 #include "common/orc.h"
 #include "common/util.h"
+#include "worker/api/api.h"
 #include "worker/api/dbreq.h"
 #include "worker/store/db.h"
 #include "worker/store/redis.h"
-#include "worker/worker.h"
 
 static void dbreq_free(orc_dbreq_t *d)
 {
@@ -30,11 +30,11 @@ static void dbreq_free(orc_dbreq_t *d)
 static void on_client_gone(void *arg)
 {
     orc_dbreq_t *d = arg;
-    orc_worker_t *w = d->rq->worker;
+    orc_api_env_t *env = orc_api_env(d->rq);
     if (d->pg_id > 0)
-        orc_db_cancel(w->db, d->pg_id);
-    if (d->redis_id > 0 && w->redis != NULL)
-        orc_redis_cancel(w->redis, d->redis_id);
+        orc_db_cancel(env->db, d->pg_id);
+    if (d->redis_id > 0 && env->redis != NULL)
+        orc_redis_cancel(env->redis, d->redis_id);
     d->pg_id = d->redis_id = 0;
     orc_log_info("request %s: the client left; its database step is cancelled", d->rq->id);
     orc_dbreq_error(d, 499, "CLIENT_CLOSED_REQUEST", "the client closed the connection");
@@ -101,7 +101,7 @@ static void on_pg(void *arg, orc_pg_rc_t rc, const PGresult *res, const char *er
 void orc_dbreq_query(orc_dbreq_t *d, const char *sql, int nparams, const char *const *values,
                      orc_dbreq_pg_cb cb)
 {
-    orc_db_t *db = d->rq->worker->db;
+    orc_db_t *db = orc_api_env(d->rq)->db;
     d->pg_cb = cb;
     int id = orc_db_query(db, sql, nparams, values, on_pg, d);
     if (id > 0) {
@@ -127,7 +127,7 @@ static void on_redis(void *arg, orc_redis_rc_t rc, const redisReply *reply)
 void orc_dbreq_redis(orc_dbreq_t *d, orc_dbreq_redis_cb cb, int argc, const char **argv,
                      const size_t *argvlen)
 {
-    orc_redis_t *r = d->rq->worker->redis;
+    orc_redis_t *r = orc_api_env(d->rq)->redis;
     d->redis_cb = cb;
     int id = r != NULL ? orc_redis_command(r, on_redis, d, argc, argv, argvlen) : ORC_ERR;
     if (id > 0) {

@@ -13,7 +13,6 @@
 #include "worker/api/api.h"
 #include "worker/llm/dwa_select.h"
 #include "worker/llm/llm.h"
-#include "worker/worker.h"
 
 static json_object *breaker_json(const orc_dwa_view_t *v, uint64_t now)
 {
@@ -58,7 +57,7 @@ static json_object *provider_json(const orc_provider_rt_t *p, const orc_dwa_view
 
 void orc_api_dwa_stats(orc_req_t *rq)
 {
-    orc_llm_t *llm = rq->worker->llm;
+    orc_llm_t *llm = orc_api_env(rq)->llm;
     orc_dwa_t *d = llm->dwa;
     uint64_t now = orc_now_ms();
     int active = 0;
@@ -80,7 +79,7 @@ void orc_api_dwa_stats(orc_req_t *rq)
 
 static void reset_one(orc_llm_t *llm, int i, uint64_t now)
 {
-    orc_shm_t *shm = llm->worker->shm;
+    orc_shm_t *shm = llm->shm;
     int idx = llm->providers[i].shm_index;
     orc_breaker_reset(&shm->breakers[idx]);
     orc_dwa_reset(shm, idx, now);
@@ -88,7 +87,7 @@ static void reset_one(orc_llm_t *llm, int i, uint64_t now)
 
 void orc_api_dwa_reset(orc_req_t *rq)
 {
-    orc_llm_t *llm = rq->worker->llm;
+    orc_llm_t *llm = orc_api_env(rq)->llm;
     char name[64];
     const char *which = orc_http_query_get(rq, "provider", name, sizeof(name));
     uint64_t now = orc_now_ms();
@@ -113,7 +112,7 @@ void orc_api_dwa_reset(orc_req_t *rq)
 
 void orc_api_dwa_best(orc_req_t *rq)
 {
-    orc_llm_t *llm = rq->worker->llm;
+    orc_llm_t *llm = orc_api_env(rq)->llm;
     orc_dwa_t *d = llm->dwa;
     int best = -1;
     orc_dwa_refresh(d);
@@ -151,20 +150,20 @@ void orc_api_feedback(orc_req_t *rq)
                        "the body must be {\"request_id\": string, \"score\": 0..1}");
         return;
     }
-    int idx = orc_dwa_ring_find(rq->worker->shm, json_object_get_string(id));
+    int idx = orc_dwa_ring_find(orc_api_env(rq)->shm, json_object_get_string(id));
     if (idx < 0) {
         orc_http_error(rq, 404, "REQUEST_NOT_FOUND", "no recent answered request has the id '%.64s'",
                        json_object_get_string(id));
         json_object_put(body);
         return;
     }
-    orc_provider_counters_t *c = &rq->worker->slot->counters.providers[idx];
+    orc_provider_counters_t *c = &orc_api_env(rq)->slot->counters.providers[idx];
     orc_counter_add(&c->feedback_milli, (uint64_t)(s * 1000.0 + 0.5));
     orc_counter_add(&c->feedback_count, 1);
     json_object *o = json_object_new_object();
     orc_json_add_str(o, "message", "feedback recorded");
     orc_json_add_str(o, "request_id", json_object_get_string(id));
-    orc_json_add_str(o, "provider", rq->worker->shm->provider_names[idx]);
+    orc_json_add_str(o, "provider", orc_api_env(rq)->shm->provider_names[idx]);
     json_object_put(body);
     orc_http_reply_json(rq, 200, o);
 }

@@ -23,9 +23,8 @@
 #include "worker/store/redis.h"
 #include "common/sysinfo.h"
 #include "worker/store/db.h"
-#include "worker/worker.h"
 
-typedef json_object *(*service_fn)(orc_worker_t *w);
+typedef json_object *(*service_fn)(orc_api_env_t *env);
 
 static json_object *status_only(const char *status)
 {
@@ -44,17 +43,17 @@ static void count_workers(const orc_shm_t *shm, int *serving, int *draining)
     }
 }
 
-static json_object *svc_workers(orc_worker_t *w)
+static json_object *svc_workers(orc_api_env_t *env)
 {
     int serving, draining;
-    count_workers(w->shm, &serving, &draining);
-    const char *st = serving == 0 ? "unhealthy" : serving < w->cfg->workers ? "degraded" : "healthy";
+    count_workers(env->shm, &serving, &draining);
+    const char *st = serving == 0 ? "unhealthy" : serving < env->cfg->workers ? "degraded" : "healthy";
     json_object *o = status_only(st);
     orc_json_add_int(o, "serving", serving);
     orc_json_add_int(o, "draining", draining);
-    orc_json_add_int(o, "configured", w->cfg->workers);
-    orc_json_add_int(o, "restarts", (int64_t)atomic_load(&w->shm->worker_restarts));
-    orc_json_add_int(o, "generation", atomic_load(&w->shm->generation));
+    orc_json_add_int(o, "configured", env->cfg->workers);
+    orc_json_add_int(o, "restarts", (int64_t)atomic_load(&env->shm->worker_restarts));
+    orc_json_add_int(o, "generation", atomic_load(&env->shm->generation));
     return o;
 }
 
@@ -69,21 +68,21 @@ static json_object *probe_service(const orc_probe_t *p)
     return o;
 }
 
-static json_object *svc_database(orc_worker_t *w)
+static json_object *svc_database(orc_api_env_t *env)
 {
-    return orc_db_health(w->db);
+    return orc_db_health(env->db);
 }
 
 /* The worker's own Redis client: what requests actually see. */
-static json_object *svc_cache(orc_worker_t *w)
+static json_object *svc_cache(orc_api_env_t *env)
 {
-    if (w->redis == NULL)
-        return probe_service(w->probe_cache);
-    orc_redis_status_t st = orc_redis_status(w->redis);
-    json_object *o = status_only(st.status), *g = orc_api_cache_gateway_stats(w), *hr = NULL;
+    if (env->redis == NULL)
+        return probe_service(env->probe_cache);
+    orc_redis_status_t st = orc_redis_status(env->redis);
+    json_object *o = status_only(st.status), *g = orc_api_cache_gateway_stats(env), *hr = NULL;
     if (st.error[0] != '\0')
         orc_json_add_str(o, "error", st.error);
-    orc_json_add_bool(o, "enabled", w->cfg->enable_caching);
+    orc_json_add_bool(o, "enabled", env->cfg->enable_caching);
     orc_json_add_bool(o, "breaker_open", st.breaker_open);
     json_object_object_get_ex(g, "hit_rate", &hr);
     json_object_object_add(o, "hit_rate", json_object_get(hr));
@@ -91,9 +90,9 @@ static json_object *svc_cache(orc_worker_t *w)
     return o;
 }
 
-static json_object *svc_dwa(orc_worker_t *w)
+static json_object *svc_dwa(orc_api_env_t *env)
 {
-    orc_llm_t *llm = w->llm;
+    orc_llm_t *llm = env->llm;
     int active = 0;
     for (int i = 0; i < llm->n; i++)
         active += llm->dwa->view[i].input.available;
@@ -110,12 +109,12 @@ static json_object *svc_dwa(orc_worker_t *w)
     return o;
 }
 
-static json_object *svc_llm_providers(orc_worker_t *w)
+static json_object *svc_llm_providers(orc_api_env_t *env)
 {
     json_object *list = json_object_new_array();
-    for (int i = 0; i < w->llm->n; i++) {
-        const orc_provider_rt_t *p = &w->llm->providers[i];
-        const orc_dwa_view_t *v = &w->llm->dwa->view[i];
+    for (int i = 0; i < env->llm->n; i++) {
+        const orc_provider_rt_t *p = &env->llm->providers[i];
+        const orc_dwa_view_t *v = &env->llm->dwa->view[i];
         json_object *o = json_object_new_object();
         orc_json_add_str(o, "provider", p->cfg->name);
         orc_json_add_bool(o, "configured", p->cfg->configured);
@@ -129,18 +128,18 @@ static json_object *svc_llm_providers(orc_worker_t *w)
     return list;
 }
 
-static json_object *svc_cpu(orc_worker_t *w)
+static json_object *svc_cpu(orc_api_env_t *env)
 {
-    double pct = orc_sysinfo_cpu_percent(w->sys);
+    double pct = orc_sysinfo_cpu_percent(env->sys);
     json_object *o = status_only(pct > 95.0 ? "degraded" : "healthy");
     orc_json_add_double(o, "usage_percent", pct);
     orc_json_add_int(o, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
     return o;
 }
 
-static json_object *svc_memory(orc_worker_t *w)
+static json_object *svc_memory(orc_api_env_t *env)
 {
-    (void)w;
+    (void)env;
     uint64_t total, avail;
     if (orc_sysinfo_memory(&total, &avail) != ORC_OK)
         return status_only("unknown");
@@ -151,9 +150,9 @@ static json_object *svc_memory(orc_worker_t *w)
     return o;
 }
 
-static json_object *svc_request_log(orc_worker_t *w)
+static json_object *svc_request_log(orc_api_env_t *env)
 {
-    return orc_reqlog_health(w);
+    return orc_reqlog_health(env->reqlog);
 }
 
 static const struct {
@@ -183,15 +182,15 @@ static const char *worse(const char *overall, const char *name, const char *st)
     return overall;
 }
 
-static json_object *health_document(orc_worker_t *w, const char **overall)
+static json_object *health_document(orc_api_env_t *env, const char **overall)
 {
     char ts[32];
     json_object *o = json_object_new_object(), *svcs = json_object_new_object();
     /* A worker draining for a reload still belongs to a healthy service. */
-    bool stopping = atomic_load(&w->shm->master_state) == ORC_MASTER_STOPPING || w->master_gone;
-    *overall = w->draining && stopping ? "unhealthy" : "healthy";
+    bool stopping = atomic_load(&env->shm->master_state) == ORC_MASTER_STOPPING || env->master_gone;
+    *overall = env->draining && stopping ? "unhealthy" : "healthy";
     for (size_t i = 0; i < ORC_ARRAY_LEN(services); i++) {
-        json_object *svc = services[i].fn(w);
+        json_object *svc = services[i].fn(env);
         *overall = worse(*overall, services[i].name, service_status(svc));
         json_object_object_add(svcs, services[i].name, svc);
     }
@@ -200,7 +199,7 @@ static json_object *health_document(orc_worker_t *w, const char **overall)
     orc_json_add_str(o, "status", *overall);
     orc_json_add_str(o, "timestamp", ts);
     orc_json_add_str(o, "version", ORC_VERSION);
-    orc_json_add_double(o, "uptime", (double)(now - atomic_load(&w->shm->started_wall_ms)) / 1000.0);
+    orc_json_add_double(o, "uptime", (double)(now - atomic_load(&env->shm->started_wall_ms)) / 1000.0);
     json_object_object_add(o, "services", svcs);
     return o;
 }
@@ -208,7 +207,7 @@ static json_object *health_document(orc_worker_t *w, const char **overall)
 void orc_api_health(orc_req_t *rq)
 {
     const char *overall;
-    json_object *o = health_document(rq->worker, &overall);
+    json_object *o = health_document(orc_api_env(rq), &overall);
     orc_http_reply_json(rq, strcmp(overall, "unhealthy") == 0 ? 503 : 200, o);
 }
 
@@ -223,9 +222,9 @@ void orc_api_health_live(orc_req_t *rq)
 
 void orc_api_health_ready(orc_req_t *rq)
 {
-    orc_worker_t *w = rq->worker;
-    uint32_t ms = atomic_load(&w->shm->master_state);
-    const char *why = w->draining                 ? "draining"
+    orc_api_env_t *env = orc_api_env(rq);
+    uint32_t ms = atomic_load(&env->shm->master_state);
+    const char *why = env->draining               ? "draining"
                       : ms == ORC_MASTER_STARTING ? "starting"
                       : ms == ORC_MASTER_STOPPING ? "stopping"
                                                   : NULL;
@@ -257,42 +256,42 @@ static json_object *worker_entry(const orc_slot_t *s, uint64_t now_wall, uint64_
 
 void orc_api_health_detailed(orc_req_t *rq)
 {
-    orc_worker_t *w = rq->worker;
+    orc_api_env_t *env = orc_api_env(rq);
     const char *overall;
-    json_object *o = health_document(w, &overall);
+    json_object *o = health_document(env, &overall);
     json_object *workers = json_object_new_array();
     uint64_t now_wall = orc_wall_ms(), now_mono = orc_now_ms();
-    for (uint32_t i = 0; i < w->shm->nslots; i++)
-        if (atomic_load(&w->shm->slots[i].state) != ORC_SLOT_FREE)
-            json_object_array_add(workers, worker_entry(&w->shm->slots[i], now_wall, now_mono));
+    for (uint32_t i = 0; i < env->shm->nslots; i++)
+        if (atomic_load(&env->shm->slots[i].state) != ORC_SLOT_FREE)
+            json_object_array_add(workers, worker_entry(&env->shm->slots[i], now_wall, now_mono));
     json_object *master = json_object_new_object();
-    orc_json_add_int(master, "pid", atomic_load(&w->shm->master_pid));
-    orc_json_add_int(master, "generation", atomic_load(&w->shm->generation));
-    orc_json_add_int(master, "reloads", (int64_t)atomic_load(&w->shm->reloads));
-    orc_json_add_int(master, "reload_failures", (int64_t)atomic_load(&w->shm->reload_failures));
-    orc_json_add_int(master, "worker_restarts", (int64_t)atomic_load(&w->shm->worker_restarts));
+    orc_json_add_int(master, "pid", atomic_load(&env->shm->master_pid));
+    orc_json_add_int(master, "generation", atomic_load(&env->shm->generation));
+    orc_json_add_int(master, "reloads", (int64_t)atomic_load(&env->shm->reloads));
+    orc_json_add_int(master, "reload_failures", (int64_t)atomic_load(&env->shm->reload_failures));
+    orc_json_add_int(master, "worker_restarts", (int64_t)atomic_load(&env->shm->worker_restarts));
     json_object_object_add(o, "master", master);
     json_object_object_add(o, "workers", workers);
     json_object *me = json_object_new_object();
     orc_json_add_int(me, "pid", getpid());
-    orc_json_add_int(me, "worker", w->index);
-    orc_json_add_int(me, "generation", w->generation);
+    orc_json_add_int(me, "worker", env->index);
+    orc_json_add_int(me, "generation", env->generation);
     json_object_object_add(o, "served_by", me);
     orc_http_reply_json(rq, strcmp(overall, "unhealthy") == 0 ? 503 : 200, o);
 }
 
-json_object *orc_api_health_of(orc_worker_t *w, const char *name)
+json_object *orc_api_health_of(orc_api_env_t *env, const char *name)
 {
     for (size_t i = 0; i < ORC_ARRAY_LEN(services); i++)
         if (strcmp(services[i].name, name) == 0)
-            return services[i].fn(w);
+            return services[i].fn(env);
     return NULL;
 }
 
 void orc_api_health_service(orc_req_t *rq)
 {
     const char *name = rq->match.params[0];
-    json_object *health = orc_api_health_of(rq->worker, name);
+    json_object *health = orc_api_health_of(orc_api_env(rq), name);
     if (health != NULL) {
         json_object *o = json_object_new_object();
         orc_json_add_str(o, "service", name);

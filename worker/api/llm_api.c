@@ -25,7 +25,6 @@
 #include "worker/llm/orchestrator.h"
 #include "worker/reqlog/reqlog.h"
 #include "worker/llm/providers/provider.h"
-#include "worker/worker.h"
 
 typedef struct {
     orc_job_t *job;
@@ -41,7 +40,7 @@ typedef struct {
 typedef struct orchestration_s {
     orc_req_t *rq;         /* NULL once an asynchronous orchestration has answered 202 */
     orc_reqlog_rec_t *log; /* an asynchronous orchestration's record, spooled when it ends */
-    orc_worker_t *worker;
+    orc_api_env_t *env;
     char id[ORC_REQUEST_ID_SIZE];
     orc_orchestration_t spec;
     orc_cache_req_t cache;
@@ -64,7 +63,7 @@ static int async_status(const orch_t *o)
 static void orch_free(orch_t *o)
 {
     orc_cache_lookup_cancel(&o->cache);
-    orc_reqlog_finish_detached(o->worker, o->log, async_status(o));
+    orc_reqlog_finish_detached(o->env->reqlog, o->log, async_status(o));
     for (int i = 0; i < o->nentries; i++) {
         orc_job_cancel(o->entries[i].job);
         json_object_put(o->entries[i].result);
@@ -305,7 +304,7 @@ static void on_job_done(void *arg, const orc_job_result_t *r)
     entry_t *e = arg;
     orch_t *o = e->owner;
     e->job = NULL;
-    orc_reqlog_detached_job(o->worker, o->rq ? o->rq->log : o->log, o->spec.request, r);
+    orc_reqlog_detached_job(o->env->reqlog, o->rq ? orc_reqlog_record(o->rq) : o->log, o->spec.request, r);
     e->ok = r->ok;
     e->bad_request = r->bad_request;
     e->failure = r->failure;
@@ -321,8 +320,8 @@ static void on_job_done(void *arg, const orc_job_result_t *r)
         return;
     cache_store(o);
     if (o->spec.async) {
-        orc_async_finish(o->worker, o->id, document(o));
-        o->worker->background--;
+        orc_async_finish(o->env, o->id, document(o));
+        o->env->background--;
     } else if (o->test_mode) {
         reply_test(o);
     } else if (o->spec.stream) {
@@ -387,7 +386,7 @@ static orch_t *orch_new(orc_req_t *rq)
     orch_t *o = calloc(1, sizeof(*o));
     if (o != NULL) {
         o->rq = rq;
-        o->worker = rq->worker;
+        o->env = orc_api_env(rq);
         snprintf(o->id, sizeof(o->id), "%s", rq->id);
         o->started_us = orc_now_us();
     }
@@ -467,7 +466,7 @@ static int replay_entries(orch_t *o, json_object *entry)
         return ORC_ERR;
     for (int i = 0; i < n; i++)
         if (orc_cache_entry_answer(entry, i, &p, &m, &c) != ORC_OK ||
-            (ps[i] = orc_llm_provider(o->worker->llm, p)) == NULL)
+            (ps[i] = orc_llm_provider(o->env->llm, p)) == NULL)
             return ORC_ERR;
     for (int i = 0; i < n; i++) {
         entry_t *e = &o->entries[i];
@@ -476,7 +475,7 @@ static int replay_entries(orch_t *o, json_object *entry)
         e->provider = ps[i];
         snprintf(e->model, sizeof(e->model), "%s", m);
         cached_result(&r, ps[i], m, c);
-        orc_reqlog_cache_hit(o->rq, p, m, c);
+        orc_reqlog_cache_hit(o->env->reqlog, o->rq, p, m, c);
         e->ok = true;
         e->result = result_json(e, &r);
         orc_json_add_bool(e->result, "cached", true);
@@ -516,7 +515,7 @@ static int replay(orch_t *o, json_object *entry)
 
 static void start(orch_t *o)
 {
-    if (start_jobs(o, o->worker->llm) != ORC_OK) {
+    if (start_jobs(o, o->env->llm) != ORC_OK) {
         orc_http_error(o->rq, 503, "OUT_OF_MEMORY", "cannot start the request now");
         orch_free(o);
         return;
@@ -555,27 +554,27 @@ static void on_async_begun(void *arg, int status)
     o->log = orc_reqlog_detach(o->rq);
     orc_http_reply_json(o->rq, 202, doc);
     o->rq = NULL;
-    if (start_jobs(o, o->worker->llm) != ORC_OK) { /* jobs started before the failure still finish */
+    if (start_jobs(o, o->env->llm) != ORC_OK) { /* jobs started before the failure still finish */
         orc_log_error("request %s: cannot start the asynchronous orchestration: out of memory", o->id);
         if (o->pending == 0) {
-            orc_async_finish(o->worker, o->id, document(o));
+            orc_async_finish(o->env, o->id, document(o));
             orch_free(o);
             return;
         }
     }
-    o->worker->background++;
+    o->env->background++;
 }
 
 static void run_async(orch_t *o)
 {
-    if (o->worker->redis == NULL) {
+    if (o->env->redis == NULL) {
         orc_http_error(o->rq, 503, "ASYNC_UNAVAILABLE",
                        "asynchronous orchestration needs Redis (REDIS_URL): without it the result could not "
                        "be read from another worker");
         orch_free(o);
         return;
     }
-    if (orc_async_begin(o->worker, o->id, on_async_begun, o) != ORC_OK) {
+    if (orc_async_begin(o->env, o->id, on_async_begun, o) != ORC_OK) {
         orc_http_error(o->rq, 503, "OUT_OF_MEMORY", "cannot start the request now");
         orch_free(o);
     }
@@ -603,7 +602,7 @@ static void add_entries(orch_t *o, orc_llm_t *llm)
 static void run(orch_t *o)
 {
     char scope[2048], err[256];
-    add_entries(o, o->worker->llm);
+    add_entries(o, o->env->llm);
     if (o->nentries == 0) {
         orc_http_error(
             o->rq, 503, "NO_PROVIDER",
@@ -643,7 +642,7 @@ void orc_api_llm_orchestrate(orc_req_t *rq)
         orc_http_error(rq, 503, "OUT_OF_MEMORY", "cannot start the request now");
         return;
     }
-    int rc = orc_orchestration_parse(body, &rq->worker->cfg->providers, &o->spec, err, sizeof(err));
+    int rc = orc_orchestration_parse(body, &orc_api_env(rq)->cfg->providers, &o->spec, err, sizeof(err));
     json_object_put(body);
     if (rc != ORC_OK) {
         free(o);
@@ -683,7 +682,7 @@ static void reply_test(orch_t *o)
 void orc_api_llm_test(orc_req_t *rq)
 {
     const char *name = rq->match.params[0];
-    orc_llm_t *llm = rq->worker->llm;
+    orc_llm_t *llm = orc_api_env(rq)->llm;
     orc_provider_rt_t *p = orc_llm_provider(llm, name);
     if (p == NULL) {
         orc_http_error(rq, 400, "INVALID_PROVIDER", "unknown provider '%.64s'", name);

@@ -20,17 +20,17 @@
 #include "common/log.h"
 #include "common/orc.h"
 #include "common/util.h"
+#include "worker/api/api.h"
 #include "worker/api/llm_async.h"
 #include "worker/llm/providers/provider.h"
 #include "worker/store/redis.h"
-#include "worker/worker.h"
 
 #define KEY_MAX 400 /* namespace (64) + route parameter (256) + ":workflow_result:" */
 
 static const int retry_ms[] = {100, 500, 2000};
 
 typedef struct {
-    orc_worker_t *w;
+    orc_api_env_t *env;
     char key[KEY_MAX];
     char *text;
     int tries;
@@ -39,14 +39,14 @@ typedef struct {
     void *arg;
 } write_t;
 
-static void key_of(const orc_worker_t *w, const char *id, char *key)
+static void key_of(const orc_api_env_t *env, const char *id, char *key)
 {
-    snprintf(key, KEY_MAX, "%s:workflow_result:%s", w->cfg->cache_namespace, id);
+    snprintf(key, KEY_MAX, "%s:workflow_result:%s", env->cfg->cache_namespace, id);
 }
 
-static void ttl_text(const orc_worker_t *w, char *buf, size_t len)
+static void ttl_text(const orc_api_env_t *env, char *buf, size_t len)
 {
-    snprintf(buf, len, "%d", w->cfg->cache_async_ttl);
+    snprintf(buf, len, "%d", env->cfg->cache_async_ttl);
 }
 
 /* ---- the processing marker --------------------------------------------- */
@@ -67,18 +67,18 @@ static void begin_done(void *arg, orc_redis_rc_t rc, const redisReply *reply)
     free(wr);
 }
 
-int orc_async_begin(orc_worker_t *w, const char *id, void (*done)(void *arg, int status), void *arg)
+int orc_async_begin(orc_api_env_t *env, const char *id, void (*done)(void *arg, int status), void *arg)
 {
     char ttl[16], ts[32];
     write_t *wr = calloc(1, sizeof(*wr));
-    if (wr == NULL || w->redis == NULL) {
+    if (wr == NULL || env->redis == NULL) {
         free(wr);
         return ORC_ERR;
     }
     wr->done = done;
     wr->arg = arg;
-    key_of(w, id, wr->key);
-    ttl_text(w, ttl, sizeof(ttl));
+    key_of(env, id, wr->key);
+    ttl_text(env, ttl, sizeof(ttl));
     orc_iso8601(ts, sizeof(ts), orc_wall_ms());
     json_object *o = json_object_new_object();
     orc_json_add_str(o, "request_id", id);
@@ -86,7 +86,7 @@ int orc_async_begin(orc_worker_t *w, const char *id, void (*done)(void *arg, int
     orc_json_add_str(o, "created_at", ts);
     const char *argv[] = {"SET", wr->key, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
                           "EX",  ttl,     "NX"};
-    int rc = orc_redis_command(w->redis, begin_done, wr, 6, argv, NULL);
+    int rc = orc_redis_command(env->redis, begin_done, wr, 6, argv, NULL);
     json_object_put(o);
     if (rc <= 0) {
         free(wr);
@@ -99,7 +99,7 @@ int orc_async_begin(orc_worker_t *w, const char *id, void (*done)(void *arg, int
 
 static void write_free(write_t *wr)
 {
-    wr->w->background--;
+    wr->env->background--;
     if (wr->timer)
         event_free(wr->timer);
     free(wr->text);
@@ -139,15 +139,15 @@ static void finish_done(void *arg, orc_redis_rc_t rc, const redisReply *reply)
 static void write_send(write_t *wr)
 {
     char ttl[16];
-    ttl_text(wr->w, ttl, sizeof(ttl));
+    ttl_text(wr->env, ttl, sizeof(ttl));
     const char *argv[] = {"SET", wr->key, wr->text, "EX", ttl};
-    if (orc_redis_command(wr->w->redis, finish_done, wr, 5, argv, NULL) <= 0) {
+    if (orc_redis_command(wr->env->redis, finish_done, wr, 5, argv, NULL) <= 0) {
         orc_log_error("async: the result of %s is lost: out of memory", wr->key);
         write_free(wr);
     }
 }
 
-void orc_async_finish(orc_worker_t *w, const char *id, json_object *result)
+void orc_async_finish(orc_api_env_t *env, const char *id, json_object *result)
 {
     char ts[32];
     write_t *wr = calloc(1, sizeof(*wr));
@@ -159,12 +159,12 @@ void orc_async_finish(orc_worker_t *w, const char *id, json_object *result)
     orc_json_add_str(o, "completed_at", ts);
     json_object_object_add(o, "result", result);
     if (wr != NULL) {
-        wr->w = w;
-        w->background++;
-        key_of(w, id, wr->key);
+        wr->env = env;
+        env->background++;
+        key_of(env, id, wr->key);
         wr->text = strdup(
             json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-        wr->timer = evtimer_new(w->base, on_retry, wr);
+        wr->timer = evtimer_new(env->base, on_retry, wr);
     }
     json_object_put(o);
     if (wr == NULL || wr->text == NULL) {
@@ -214,15 +214,15 @@ void orc_api_llm_status(orc_req_t *rq)
                        ORC_REQUEST_ID_MAX);
         return;
     }
-    if (rq->worker->redis == NULL) {
+    if (orc_api_env(rq)->redis == NULL) {
         orc_http_error(rq, 503, "ASYNC_UNAVAILABLE",
                        "asynchronous results need Redis (REDIS_URL): without it they could not be read "
                        "from another worker");
         return;
     }
-    key_of(rq->worker, id, key);
+    key_of(orc_api_env(rq), id, key);
     const char *argv[] = {"GET", key};
     orc_http_watch_client(rq, status_gone, rq);
-    if (orc_redis_command(rq->worker->redis, status_done, rq, 2, argv, NULL) <= 0)
+    if (orc_redis_command(orc_api_env(rq)->redis, status_done, rq, 2, argv, NULL) <= 0)
         orc_http_error(rq, 503, "OUT_OF_MEMORY", "cannot read the result now");
 }

@@ -10,7 +10,6 @@
 #include "common/shm.h"
 #include "worker/api/api.h"
 #include "worker/llm/llm.h"
-#include "worker/worker.h"
 
 static int64_t inflight_of(const orc_shm_t *shm, int idx)
 {
@@ -89,28 +88,28 @@ static orc_counters_t *sum(orc_req_t *rq)
     if (c == NULL)
         orc_http_error(rq, 503, "OUT_OF_MEMORY", "cannot build the statistics now");
     else
-        orc_shm_sum(rq->worker->shm, c);
+        orc_shm_sum(orc_api_env(rq)->shm, c);
     return c;
 }
 
 void orc_api_llm_providers(orc_req_t *rq)
 {
-    orc_llm_t *llm = rq->worker->llm;
+    orc_llm_t *llm = orc_api_env(rq)->llm;
     orc_counters_t *c = sum(rq);
     if (c == NULL)
         return;
     json_object *o = json_object_new_object(), *list = json_object_new_array();
     for (int i = 0; i < llm->n; i++)
-        json_object_array_add(list, provider_json(&llm->providers[i], rq->worker->shm, c));
+        json_object_array_add(list, provider_json(&llm->providers[i], orc_api_env(rq)->shm, c));
     json_object_object_add(o, "providers", list);
-    add_system(o, rq->worker->cfg);
+    add_system(o, orc_api_env(rq)->cfg);
     free(c);
     orc_http_reply_json(rq, 200, o);
 }
 
 void orc_api_llm_stats(orc_req_t *rq)
 {
-    orc_llm_t *llm = rq->worker->llm;
+    orc_llm_t *llm = orc_api_env(rq)->llm;
     orc_counters_t *c = sum(rq);
     if (c == NULL)
         return;
@@ -118,9 +117,9 @@ void orc_api_llm_stats(orc_req_t *rq)
     json_object *sys = json_object_new_object();
     for (int i = 0; i < llm->n; i++)
         json_object_object_add(stats, llm->providers[i].cfg->name,
-                               stats_json(rq->worker->shm, c, llm->providers[i].shm_index));
+                               stats_json(orc_api_env(rq)->shm, c, llm->providers[i].shm_index));
     json_object_object_add(o, "provider_stats", stats);
-    add_system(sys, rq->worker->cfg);
+    add_system(sys, orc_api_env(rq)->cfg);
     orc_json_add_bool(sys, "lightweight_mode", false);
     json_object_object_add(o, "system_info", sys);
     free(c);

@@ -13,7 +13,6 @@
 #include "worker/api/api.h"
 #include "worker/api/cache_api.h"
 #include "worker/llm/providers/provider.h"
-#include "worker/worker.h"
 
 static void help(struct evbuffer *b, const char *name, const char *type, const char *text)
 {
@@ -22,8 +21,8 @@ static void help(struct evbuffer *b, const char *name, const char *type, const c
 
 static void requests(struct evbuffer *b, const orc_counters_t *c)
 {
-    size_t nroutes;
-    const orc_route_t *routes = orc_http_routes(&nroutes);
+    size_t nroutes = orc_api_nroutes;
+    const orc_route_t *routes = orc_api_routes;
     help(b, "orchesity_http_requests_total", "counter", "HTTP requests answered, by route and status code.");
     for (size_t r = 0; r < nroutes; r++) {
         for (int s = 0; s < ORC_STATUS_MAX; s++) {
@@ -166,7 +165,7 @@ static void providers(struct evbuffer *b, const orc_shm_t *shm, const orc_counte
 
 void orc_api_metrics(orc_req_t *rq)
 {
-    const orc_shm_t *shm = rq->worker->shm;
+    const orc_shm_t *shm = orc_api_env(rq)->shm;
     orc_counters_t *c = malloc(sizeof(*c));
     struct evbuffer *b = evbuffer_new();
     if (c == NULL || b == NULL) {

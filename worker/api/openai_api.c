@@ -24,7 +24,6 @@
 #include "worker/llm/model_route.h"
 #include "worker/llm/orchestrator.h"
 #include "worker/reqlog/reqlog.h"
-#include "worker/worker.h"
 
 typedef struct {
     orc_req_t *rq;
@@ -120,7 +119,7 @@ static void on_done(void *arg, const orc_job_result_t *r)
 {
     chat_t *c = arg;
     c->job = NULL;
-    orc_reqlog_job(c->rq, c->body, r);
+    orc_reqlog_job(orc_api_env(c->rq)->reqlog, c->rq, c->body, r);
     orc_api_cache_store(&c->cache, c->collect, r);
     if (c->stream && (c->started || r->ok)) {
         if (!c->started)
@@ -199,7 +198,7 @@ static bool include_usage(json_object *body)
 static int start_job(chat_t *c)
 {
     static const orc_job_cbs_t cbs = {on_chunk, on_done};
-    orc_llm_t *llm = c->rq->worker->llm;
+    orc_llm_t *llm = orc_api_env(c->rq)->llm;
     orc_job_spec_t spec = {.request = c->body,
                            .stream = c->stream,
                            .include_usage = include_usage(c->body),
@@ -228,7 +227,7 @@ static void replay(chat_t *c, json_object *entry)
     char id[ORC_REQUEST_ID_SIZE + 16];
     snprintf(id, sizeof(id), "chatcmpl-%s", c->rq->id);
     orc_api_cache_answer(entry, &provider, &model, &completion);
-    orc_reqlog_cache_hit(c->rq, provider, model, completion);
+    orc_reqlog_cache_hit(orc_api_env(c->rq)->reqlog, c->rq, provider, model, completion);
     if (!c->stream) {
         orc_api_served_by(c->rq, provider, model);
         orc_http_reply_json(c->rq, 200, orc_cache_fresh_completion(completion, id));
@@ -286,8 +285,8 @@ void orc_api_openai_chat(orc_req_t *rq)
     }
     json_object *model;
     json_object_object_get_ex(body, "model", &model);
-    if (orc_model_route(&rq->worker->cfg->providers, json_object_get_string(model), &route, &status, &code,
-                        err, sizeof(err)) != ORC_OK) {
+    if (orc_model_route(&orc_api_env(rq)->cfg->providers, json_object_get_string(model), &route, &status,
+                        &code, err, sizeof(err)) != ORC_OK) {
         json_object_put(body);
         orc_openai_error(rq, status, status == 503 ? "server_error" : "invalid_request_error", "model", code,
                          err);
@@ -303,7 +302,7 @@ void orc_api_openai_chat(orc_req_t *rq)
     c->body = body;
     c->route = route;
     char scope[2048];
-    orc_api_route_scope(rq->worker->llm, &route, scope, sizeof(scope));
+    orc_api_route_scope(orc_api_env(rq)->llm, &route, scope, sizeof(scope));
     if (orc_api_cache_prepare(rq, &c->cache, scope, body, err, sizeof(err)) != ORC_OK) {
         chat_free(c);
         orc_openai_error(rq, 400, "invalid_request_error", NULL, "invalid_cache_ttl", err);
@@ -329,7 +328,7 @@ static json_object *model_entry(const char *id, const char *owner)
 
 void orc_api_openai_models(orc_req_t *rq)
 {
-    const orc_providers_config_t *pc = &rq->worker->cfg->providers;
+    const orc_providers_config_t *pc = &orc_api_env(rq)->cfg->providers;
     json_object *o = json_object_new_object(), *data = json_object_new_array();
     char id[256];
     for (int i = 0; i < pc->n; i++) {

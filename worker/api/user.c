@@ -24,7 +24,6 @@
 #include "worker/api/api.h"
 #include "worker/api/dbreq.h"
 #include "worker/reqlog/reqlog.h"
-#include "worker/worker.h"
 
 #define USER_ID_MAX 255       /* user_sessions.user_id */
 #define PREFERENCES_MAX 16384 /* bytes of metadata (stored as preferences) */
@@ -72,14 +71,14 @@ static session_t *session_start(orc_dbreq_t *d, const char *id)
     size_t n = strnlen(id, ORC_REQLOG_SESSION_MAX); /* validated: at most that long */
     memcpy(s->id, id, n);
     s->id[n] = '\0';
-    snprintf(s->key, sizeof(s->key), "%.64s:session:%s", d->rq->worker->cfg->cache_namespace, s->id);
+    snprintf(s->key, sizeof(s->key), "%.64s:session:%s", orc_api_env(d->rq)->cfg->cache_namespace, s->id);
     return s;
 }
 
 static void reply_doc(orc_dbreq_t *d, const redisReply *reply)
 {
     session_t *s = d->data;
-    if (reply == NULL && d->rq->worker->redis != NULL)
+    if (reply == NULL && orc_api_env(d->rq)->redis != NULL)
         orc_log_debug("request %s: session %s not cached (Redis unavailable)", d->rq->id, s->id);
     orc_dbreq_reply(d, 200, d->doc, d->doclen);
 }
@@ -91,7 +90,7 @@ static void cache_and_reply(orc_dbreq_t *d, const PGresult *res)
     char ttl[16];
     if (orc_dbreq_keep_value(d, res) != ORC_OK)
         return;
-    snprintf(ttl, sizeof(ttl), "%d", d->rq->worker->cfg->session_cache_ttl);
+    snprintf(ttl, sizeof(ttl), "%d", orc_api_env(d->rq)->cfg->session_cache_ttl);
     const char *argv[] = {"SET", s->key, d->doc, "EX", ttl};
     orc_dbreq_redis(d, reply_doc, 5, argv, NULL);
 }
@@ -209,7 +208,7 @@ void orc_api_user_session_get(orc_req_t *rq)
 static void on_uncached(orc_dbreq_t *d, const redisReply *reply)
 {
     session_t *s = d->data;
-    if (reply == NULL && d->rq->worker->redis != NULL)
+    if (reply == NULL && orc_api_env(d->rq)->redis != NULL)
         orc_log_warn("request %s: session %s deleted, but its cached copy could not be removed: it may be "
                      "served for up to sessions.cache_ttl seconds",
                      d->rq->id, s->id);
@@ -262,7 +261,7 @@ void orc_api_user_sessions(orc_req_t *rq)
     orc_dbreq_t *d = orc_dbreq_new(rq, 0);
     if (d == NULL)
         return;
-    snprintf(window, sizeof(window), "%d", rq->worker->cfg->session_active_window);
+    snprintf(window, sizeof(window), "%d", orc_api_env(rq)->cfg->session_active_window);
     const char *values[] = {active_only ? "true" : "false", page.limit, page.offset, window};
     orc_dbreq_query(d, LIST_SQL, 4, values, on_list);
 }

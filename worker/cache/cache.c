@@ -15,18 +15,22 @@
 #include "common/orc.h"
 #include "worker/cache/cache.h"
 #include "worker/store/redis.h"
-#include "worker/worker.h"
 
 struct orc_cache_s {
-    orc_worker_t *w;
-    int inflight;
+    orc_redis_t *redis; /* NULL without cache.redis_url */
+    const orc_config_t *cfg;
+    orc_counters_t *counters;
+    int inflight; /* this worker's cache commands in flight */
 };
 
-orc_cache_t *orc_cache_new(orc_worker_t *w)
+orc_cache_t *orc_cache_new(orc_redis_t *redis, const orc_config_t *cfg, orc_counters_t *counters)
 {
     orc_cache_t *c = calloc(1, sizeof(*c));
-    if (c != NULL)
-        c->w = w;
+    if (c == NULL)
+        return NULL;
+    c->redis = redis;
+    c->cfg = cfg;
+    c->counters = counters;
     return c;
 }
 
@@ -40,14 +44,9 @@ const char *orc_cache_result_name(orc_cache_result_t r)
     return r == ORC_CACHE_HIT ? "HIT" : r == ORC_CACHE_MISS ? "MISS" : "BYPASS";
 }
 
-static orc_counters_t *counters(orc_worker_t *w)
-{
-    return &w->slot->counters;
-}
-
 static void count_result(orc_cache_req_t *cr, orc_cache_result_t r, const char *reason)
 {
-    orc_counters_t *c = counters(cr->w);
+    orc_counters_t *c = cr->cache->counters;
     cr->result = r;
     cr->reason = reason;
     orc_counter_add(r == ORC_CACHE_HIT    ? &c->cache_hits
@@ -56,27 +55,27 @@ static void count_result(orc_cache_req_t *cr, orc_cache_result_t r, const char *
                     1);
 }
 
-static bool usable(orc_worker_t *w)
+static bool usable(const orc_cache_t *c)
 {
-    return w->redis != NULL && w->cfg->enable_caching && w->cache != NULL;
+    return c->redis != NULL && c->cfg->enable_caching;
 }
 
-int orc_cache_prepare(orc_worker_t *w, orc_cache_req_t *cr, const char *cache_control, const char *ttl,
+int orc_cache_prepare(orc_cache_t *c, orc_cache_req_t *cr, const char *cache_control, const char *ttl,
                       const char *scope, json_object *request, char *err, size_t errlen)
 {
-    const orc_config_t *cfg = w->cfg;
+    const orc_config_t *cfg = c->cfg;
     memset(cr, 0, sizeof(*cr));
-    cr->w = w;
+    cr->cache = c;
     cr->reason = "disabled";
     if (orc_cache_controls(cache_control, ttl, cfg->cache_expire_seconds, cfg->cache_max_ttl, &cr->lookup,
                            &cr->store, &cr->ttl, err, errlen) != ORC_OK)
         return ORC_ERR;
     const char *why = orc_cache_uncacheable(request);
-    if (!usable(w) || why != NULL ||
+    if (!usable(c) || why != NULL ||
         orc_cache_key(cfg->cache_namespace, scope, request, cr->key, sizeof(cr->key)) != ORC_OK) {
         cr->key[0] = '\0';
         cr->lookup = cr->store = false;
-        cr->reason = usable(w) ? "not cacheable" : "disabled";
+        cr->reason = usable(c) ? "not cacheable" : "disabled";
     }
     return ORC_OK;
 }
@@ -86,10 +85,10 @@ static void lookup_done(void *arg, orc_redis_rc_t rc, const redisReply *reply)
     orc_cache_req_t *cr = arg;
     json_object *entry = NULL;
     cr->cmd = 0;
-    cr->w->cache->inflight--;
+    cr->cache->inflight--;
     if (rc != ORC_REDIS_OK || (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL)) {
         if (rc == ORC_REDIS_OK || rc == ORC_REDIS_TIMEOUT || rc == ORC_REDIS_CONNECTION_LOST)
-            orc_counter_add(&counters(cr->w)->cache_errors, 1);
+            orc_counter_add(&cr->cache->counters->cache_errors, 1);
         count_result(cr, ORC_CACHE_BYPASS, rc == ORC_REDIS_TIMEOUT ? "redis timeout" : "redis unavailable");
     } else if (reply->type == REDIS_REPLY_NIL) {
         count_result(cr, ORC_CACHE_MISS, NULL);
@@ -110,8 +109,8 @@ static void lookup_done(void *arg, orc_redis_rc_t rc, const redisReply *reply)
 
 static bool admit(orc_cache_req_t *cr)
 {
-    orc_cache_t *c = cr->w->cache;
-    if (c->inflight >= cr->w->cfg->redis_pool_size)
+    orc_cache_t *c = cr->cache;
+    if (c->inflight >= c->cfg->redis_pool_size)
         return false;
     c->inflight++;
     return true;
@@ -130,10 +129,10 @@ bool orc_cache_lookup(orc_cache_req_t *cr, orc_cache_lookup_cb cb, void *arg)
     const char *argv[] = {"GET", cr->key};
     cr->cb = cb;
     cr->arg = arg;
-    cr->cmd = orc_redis_command(cr->w->redis, lookup_done, cr, 2, argv, NULL);
+    cr->cmd = orc_redis_command(cr->cache->redis, lookup_done, cr, 2, argv, NULL);
     if (cr->cmd <= 0) {
         cr->cmd = 0;
-        cr->w->cache->inflight--;
+        cr->cache->inflight--;
         count_result(cr, ORC_CACHE_BYPASS, "redis unavailable");
         return false;
     }
@@ -142,17 +141,17 @@ bool orc_cache_lookup(orc_cache_req_t *cr, orc_cache_lookup_cb cb, void *arg)
 
 void orc_cache_lookup_cancel(orc_cache_req_t *cr)
 {
-    if (cr->cmd > 0 && orc_redis_cancel(cr->w->redis, cr->cmd) == ORC_OK)
-        cr->w->cache->inflight--;
+    if (cr->cmd > 0 && orc_redis_cancel(cr->cache->redis, cr->cmd) == ORC_OK)
+        cr->cache->inflight--;
     cr->cmd = 0;
 }
 
 static void store_done(void *arg, orc_redis_rc_t rc, const redisReply *reply)
 {
-    orc_worker_t *w = arg;
-    w->cache->inflight--;
+    orc_cache_t *c = arg;
+    c->inflight--;
     bool ok = rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_STATUS;
-    orc_counter_add(ok ? &counters(w)->cache_stores : &counters(w)->cache_errors, 1);
+    orc_counter_add(ok ? &c->counters->cache_stores : &c->counters->cache_errors, 1);
     if (rc == ORC_REDIS_OK && !ok)
         orc_log_warn("cache: SET failed: %s",
                      reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
@@ -166,11 +165,11 @@ void orc_cache_store(orc_cache_req_t *cr, json_object *entry)
         return;
     const char *text = json_object_to_json_string_length(
         entry, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (text == NULL || len > (size_t)cr->w->cfg->cache_max_entry_bytes || !admit(cr))
+    if (text == NULL || len > (size_t)cr->cache->cfg->cache_max_entry_bytes || !admit(cr))
         return;
     snprintf(ttl, sizeof(ttl), "%d", cr->ttl);
     const char *argv[] = {"SET", cr->key, text, "EX", ttl};
     size_t lens[] = {3, strlen(cr->key), len, 2, strlen(ttl)};
-    if (orc_redis_command(cr->w->redis, store_done, cr->w, 5, argv, lens) <= 0)
-        cr->w->cache->inflight--;
+    if (orc_redis_command(cr->cache->redis, store_done, cr->cache, 5, argv, lens) <= 0)
+        cr->cache->inflight--;
 }

@@ -25,7 +25,11 @@
 
 #include "worker/llm/orchestrator.h"
 
-typedef struct orc_worker_s orc_worker_t;
+#include "common/config.h"
+#include "common/shm.h"
+
+struct orc_redis_s;
+typedef struct orc_cache_s orc_cache_t;
 
 #define ORC_CACHE_KEY_MAX 160
 #define ORC_CACHE_PATTERN_MAX 128 /* user part of a clear pattern */
@@ -45,7 +49,7 @@ typedef struct {
     orc_cache_result_t result;
     const char *reason; /* why BYPASS (static text) */
     int cmd;            /* the lookup in flight, 0 none */
-    orc_worker_t *w;
+    orc_cache_t *cache;
     orc_cache_lookup_cb cb;
     void *arg;
 } orc_cache_req_t;
@@ -95,13 +99,14 @@ const char *orc_cache_completion_text(json_object *completion);
 
 /* ---- the worker's cache ------------------------------------------------- */
 
-typedef struct orc_cache_s orc_cache_t;
-orc_cache_t *orc_cache_new(orc_worker_t *w);
+/* The cache on REDIS (borrowed; NULL: every request bypasses it), counted
+ * in this worker's COUNTERS. */
+orc_cache_t *orc_cache_new(struct orc_redis_s *redis, const orc_config_t *cfg, orc_counters_t *counters);
 void orc_cache_free(orc_cache_t *c);
 
 /* Decides what REQUEST may do with the cache, from the request headers
  * CACHE_CONTROL and TTL.  ORC_ERR with ERR for a bad TTL header (a 400). */
-int orc_cache_prepare(orc_worker_t *w, orc_cache_req_t *cr, const char *cache_control, const char *ttl,
+int orc_cache_prepare(orc_cache_t *c, orc_cache_req_t *cr, const char *cache_control, const char *ttl,
                       const char *scope, json_object *request, char *err, size_t errlen);
 /* Looks CR up when it may be (cr->lookup): CB runs once, later, with the
  * entry or NULL.  Returns false (CB will not run; cr->result is BYPASS)

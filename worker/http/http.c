@@ -37,33 +37,23 @@
 #include "common/orc.h"
 #include "common/shm.h"
 #include "worker/http/http.h"
-#include "worker/reqlog/reqlog.h"
-#include "worker/worker.h"
 
 struct orc_http_s {
-    orc_worker_t *worker;
+    orc_http_env_t env;
     struct evhttp *evhttp;
     struct evhttp_bound_socket *bound[ORC_LISTEN_MAX];
     int nbound;
     int64_t inflight;
     bool paused;
+    bool draining;
     uint64_t last_input_ms; /* when any connection last received bytes */
     uint64_t last_reply_ms; /* when a reply was last handed to evhttp (written later) */
 };
-
-extern const orc_route_t orc_api_routes[];
-extern const size_t orc_api_nroutes;
 
 /* The one server of this process; evhttp_send_error() below needs it. */
 static orc_http_t *current_http;
 
 static void on_request(struct evhttp_request *req, void *arg);
-
-const orc_route_t *orc_http_routes(size_t *n)
-{
-    *n = orc_api_nroutes;
-    return orc_api_routes;
-}
 
 static void set_accepting(orc_http_t *h, bool on)
 {
@@ -99,7 +89,7 @@ static struct bufferevent *make_connection(struct event_base *base, void *arg)
     if (bev == NULL)
         return NULL;
     evbuffer_add_cb(bufferevent_get_input(bev), on_input, h);
-    orc_counter_add(&h->worker->slot->counters.connections, 1);
+    orc_counter_add(&h->env.slot->counters.connections, 1);
     h->last_input_ms = orc_now_ms();
     return bev;
 }
@@ -114,16 +104,16 @@ uint64_t orc_http_last_reply_ms(const orc_http_t *h)
     return h->last_reply_ms;
 }
 
-orc_http_t *orc_http_new(orc_worker_t *w, const int *fds, int nfds)
+orc_http_t *orc_http_new(const orc_http_env_t *env, const int *fds, int nfds)
 {
     orc_http_t *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return NULL;
-    h->worker = w;
-    h->evhttp = evhttp_new(w->base);
+    h->env = *env;
+    h->evhttp = evhttp_new(env->base);
     if (h->evhttp == NULL)
         goto fail;
-    const orc_config_t *cfg = w->cfg;
+    const orc_config_t *cfg = env->cfg;
     evhttp_set_max_headers_size(h->evhttp, (ev_ssize_t)cfg->max_header_size);
     evhttp_set_max_body_size(h->evhttp, (ev_ssize_t)cfg->max_body_size);
     evhttp_set_timeout(h->evhttp, cfg->read_timeout);
@@ -150,6 +140,7 @@ fail:
 
 void orc_http_stop_accepting(orc_http_t *h)
 {
+    h->draining = true;
     for (int i = 0; i < h->nbound; i++)
         evhttp_del_accept_socket(h->evhttp, h->bound[i]);
     h->nbound = 0;
@@ -196,19 +187,19 @@ static const char *method_name(unsigned bit)
 
 /* ---- accounting ------------------------------------------------------ */
 
-static void count_request(orc_worker_t *w, int route, int status, uint64_t latency_us, size_t bytes)
+static void count_request(orc_http_t *h, int route, int status, uint64_t latency_us, size_t bytes)
 {
-    orc_counters_t *c = &w->slot->counters;
+    orc_counters_t *c = &h->env.slot->counters;
     int r = (route >= 0 && route < ORC_ROUTES_MAX) ? route : ORC_ROUTE_UNMATCHED;
     orc_counter_add(&c->requests[r][orc_shm_status_index(status)], 1);
     orc_counter_add(&c->latency_bucket[orc_shm_latency_bucket(latency_us)], 1);
     orc_counter_add(&c->latency_sum_us, latency_us);
     orc_counter_add(&c->latency_count, 1);
     orc_counter_add(&c->bytes_out, bytes);
-    orc_counter_add(&w->slot->served, 1);
+    orc_counter_add(&h->env.slot->served, 1);
 }
 
-static void access_log(orc_worker_t *w, const char *id, const char *method, const char *path, int status,
+static void access_log(const orc_http_t *h, const char *id, const char *method, const char *path, int status,
                        size_t bytes, uint64_t latency_us, struct evhttp_request *req)
 {
     if (!orc_accesslog_enabled())
@@ -227,8 +218,8 @@ static void access_log(orc_worker_t *w, const char *id, const char *method, cons
                      "{\"time\":\"%s\",\"request_id\":\"%s\",\"method\":\"%s\",\"path\":%s,"
                      "\"status\":%d,\"bytes\":%zu,\"latency_ms\":%.3f,\"remote\":\"%s\","
                      "\"worker\":%d,\"generation\":%u,\"pid\":%d}\n",
-                     ts, id, method, epath, status, bytes, (double)latency_us / 1000.0, peer, w->index,
-                     w->generation, (int)getpid());
+                     ts, id, method, epath, status, bytes, (double)latency_us / 1000.0, peer,
+                     h->env.worker_index, h->env.generation, (int)getpid());
     if (n > 0)
         orc_accesslog_write(line, ORC_MIN((size_t)n, sizeof(line) - 1));
 }
@@ -250,41 +241,48 @@ static void add_common_headers(orc_req_t *rq)
 {
     struct evkeyvalq *out = evhttp_request_get_output_headers(rq->req);
     evhttp_add_header(out, "X-Request-ID", rq->id);
-    if (rq->worker->draining)
+    if (rq->http->draining)
         evhttp_add_header(out, "Connection", "close");
     struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
     if (evcon != NULL) /* from now on the connection idles between requests */
-        evhttp_connection_set_timeout(evcon, rq->worker->cfg->keepalive_timeout);
+        evhttp_connection_set_timeout(evcon, rq->http->env.cfg->keepalive_timeout);
 }
 
 /* Accounting of a request: exactly once, before evhttp may free it. */
 static void account(orc_req_t *rq, int status, size_t bytes)
 {
     uint64_t latency = orc_now_us() - rq->start_us;
-    count_request(rq->worker, rq->route, status, latency, bytes);
-    access_log(rq->worker, rq->id, method_name(rq->method), rq->path, status, bytes, latency, rq->req);
+    count_request(rq->http, rq->route, status, latency, bytes);
+    access_log(rq->http, rq->id, method_name(rq->method), rq->path, status, bytes, latency, rq->req);
 }
 
 /* Frees the context once evhttp has the reply. */
 static void release(orc_req_t *rq)
 {
-    orc_worker_t *w = rq->worker;
-    orc_http_t *h = w->http;
-    orc_reqlog_release(rq);
+    orc_http_t *h = rq->http;
+    if (h->env.hooks.release != NULL)
+        h->env.hooks.release(h->env.hooks.arg, rq);
     free(rq->path_buf);
     free(rq);
     h->inflight--;
     h->last_reply_ms = orc_now_ms();
-    atomic_store_explicit(&w->slot->inflight, h->inflight, memory_order_relaxed);
-    if (h->paused && h->inflight < (int64_t)w->cfg->worker_connections * 9 / 10 && !w->draining)
+    atomic_store_explicit(&h->env.slot->inflight, h->inflight, memory_order_relaxed);
+    if (h->paused && h->inflight < (int64_t)h->env.cfg->worker_connections * 9 / 10 && !h->draining)
         set_accepting(h, true);
+}
+
+static void run_finish_hook(orc_req_t *rq, int status, struct evbuffer *body)
+{
+    const orc_http_hooks_t *hooks = &rq->http->env.hooks;
+    if (hooks->finish != NULL)
+        hooks->finish(hooks->arg, rq, status, body);
 }
 
 static void finish_reply(orc_req_t *rq, int status, struct evbuffer *body)
 {
     unwatch(rq);
     add_common_headers(rq);
-    orc_reqlog_finish(rq, status, body); /* in the spool before the client has the reply */
+    run_finish_hook(rq, status, body); /* the request log spools before the client has the reply */
     account(rq, status, evbuffer_get_length(body));
     evhttp_send_reply(rq->req, status, NULL, body);
     evbuffer_free(body);
@@ -339,7 +337,7 @@ int orc_http_watch_client(orc_req_t *rq, void (*gone)(void *arg), void *arg)
         return ORC_ERR;
     evhttp_connection_set_closecb(evcon, on_connection_close, rq);
     rq->watching = true;
-    rq->peek_ev = event_new(rq->worker->base, -1, EV_PERSIST, on_peek, rq);
+    rq->peek_ev = event_new(rq->http->env.base, -1, EV_PERSIST, on_peek, rq);
     if (rq->peek_ev == NULL || event_add(rq->peek_ev, &every) != 0)
         return ORC_ERR;
     return ORC_OK;
@@ -380,7 +378,7 @@ void orc_http_stream_write(orc_req_t *rq, const char *data, size_t len)
 void orc_http_stream_end(orc_req_t *rq)
 {
     unwatch(rq);
-    orc_reqlog_finish(rq, rq->stream_status, NULL);
+    run_finish_hook(rq, rq->stream_status, NULL);
     account(rq, rq->stream_status, rq->stream_bytes);
     evhttp_send_reply_end(rq->req); /* also frees a request whose client left */
     release(rq);
@@ -475,7 +473,9 @@ int orc_http_body_json(orc_req_t *rq, json_object **out, char *err, size_t errle
         return ORC_ERR;
     }
     *out = obj;
-    orc_reqlog_body(rq, obj);
+    const orc_http_hooks_t *hooks = &rq->http->env.hooks;
+    if (hooks->body != NULL)
+        hooks->body(hooks->arg, rq, obj);
     return ORC_OK;
 }
 
@@ -531,7 +531,7 @@ static bool key_matches(const char *given, const char *expected)
 /* Returns 0 when allowed, else the status to answer (401 or 403). */
 static int admin_status(orc_req_t *rq)
 {
-    const char *key = rq->worker->cfg->master_key;
+    const char *key = rq->http->env.cfg->master_key;
     if (key == NULL || key[0] == '\0')
         return peer_is_loopback(rq->req) ? 0 : 403;
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Authorization");
@@ -568,7 +568,8 @@ static int parse_target(orc_req_t *rq)
 
 static void dispatch(orc_req_t *rq)
 {
-    orc_router_match(orc_api_routes, orc_api_nroutes, rq->method, rq->path, &rq->match);
+    const orc_http_env_t *env = &rq->http->env;
+    orc_router_match(env->routes, env->nroutes, rq->method, rq->path, &rq->match);
     if (rq->match.route < 0 && rq->match.allow != 0) {
         char allow[96];
         orc_router_allow_header(rq->match.allow, allow, sizeof(allow));
@@ -582,7 +583,7 @@ static void dispatch(orc_req_t *rq)
         return;
     }
     rq->route = rq->match.route;
-    const orc_route_t *route = &orc_api_routes[rq->route];
+    const orc_route_t *route = &env->routes[rq->route];
     int denied = route->admin ? admin_status(rq) : 0;
     if (denied == 401) {
         evhttp_add_header(evhttp_request_get_output_headers(rq->req), "WWW-Authenticate", "Bearer");
@@ -594,39 +595,39 @@ static void dispatch(orc_req_t *rq)
                        "no master key is configured: admin routes answer loopback clients only");
         return;
     }
-    if (route->logged)
-        orc_reqlog_begin(rq);
+    if (env->hooks.begin != NULL)
+        env->hooks.begin(env->hooks.arg, rq, route);
     route->handler(rq);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
     orc_http_t *h = arg;
-    orc_worker_t *w = h->worker;
     orc_req_t *rq = calloc(1, sizeof(*rq));
     if (rq == NULL) {
         evhttp_send_error(req, 503, NULL);
         return;
     }
     rq->req = req;
-    rq->worker = w;
+    rq->http = h;
+    rq->app = h->env.app;
     rq->start_us = orc_now_us();
     rq->route = ORC_ROUTE_UNMATCHED;
     rq->method = method_bit(evhttp_request_get_command(req));
     h->inflight++;
-    atomic_store_explicit(&w->slot->inflight, h->inflight, memory_order_relaxed);
+    atomic_store_explicit(&h->env.slot->inflight, h->inflight, memory_order_relaxed);
     take_request_id(rq);
     if (parse_target(rq) != ORC_OK) {
         rq->path = "";
         orc_http_error(rq, 400, "BAD_REQUEST", "the request path is not valid");
         return;
     }
-    if (h->inflight > w->cfg->worker_connections) {
-        orc_counter_add(&w->slot->counters.shed, 1);
+    if (h->inflight > h->env.cfg->worker_connections) {
+        orc_counter_add(&h->env.slot->counters.shed, 1);
         set_accepting(h, false);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
         orc_http_error(rq, 503, "OVERLOADED", "this worker is at its limit of %d requests in flight",
-                       w->cfg->worker_connections);
+                       h->env.cfg->worker_connections);
         return;
     }
     dispatch(rq);
@@ -672,10 +673,9 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
     if (buf != NULL)
         evbuffer_add(buf, text, len);
     if (current_http != NULL) {
-        orc_worker_t *w = current_http->worker;
-        orc_counter_add(&w->slot->counters.bad_requests, 1);
-        count_request(w, ORC_ROUTE_PROTOCOL, error, 0, len);
-        access_log(w, id, "-", "", error, len, 0, req);
+        orc_counter_add(&current_http->env.slot->counters.bad_requests, 1);
+        count_request(current_http, ORC_ROUTE_PROTOCOL, error, 0, len);
+        access_log(current_http, id, "-", "", error, len, 0, req);
     }
     evhttp_send_reply(req, error, reason, buf);
     if (buf != NULL)

@@ -6,6 +6,10 @@
  * A request context is allocated when evhttp hands us a request and freed
  * by orc_http_reply*, which also does the accounting: exactly once per
  * request.
+ *
+ * The server knows neither its routes nor what else watches a request:
+ * the worker gives it the route table, an opaque pointer for the handlers
+ * (rq->app) and hooks (the request log registers them).
  */
 #ifndef ORC_HTTP_H
 #define ORC_HTTP_H
@@ -14,19 +18,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/config.h"
+#include "common/shm.h"
 #include "common/util.h"
 #include "worker/http/router.h"
 
 struct event;
+struct event_base;
+struct evbuffer;
 struct evhttp_request;
 struct json_object;
-typedef struct orc_worker_s orc_worker_t;
 
 typedef struct orc_http_s orc_http_t;
 
 typedef struct orc_req_s {
     struct evhttp_request *req;
-    orc_worker_t *worker;
+    orc_http_t *http;
+    void *app; /* what the worker gave the handlers (orc_http_env_t.app) */
     uint64_t start_us;
     int route;
     unsigned method;
@@ -44,24 +52,49 @@ typedef struct orc_req_s {
     bool streaming;
     int stream_status;
     size_t stream_bytes;
-    struct orc_reqlog_rec_s *log; /* the request-log record of a logged route */
+    void *hook_data; /* the hooks' state of this request (the request-log record), theirs to free */
 } orc_req_t;
 
-orc_http_t *orc_http_new(orc_worker_t *w, const int *fds, int nfds);
+/* Called around each request, in this order; each may be NULL.  BEGIN
+ * runs when a route matched, before its handler; BODY when the handler
+ * parsed the body as JSON; FINISH before the reply (BODY NULL for a
+ * stream) is handed to the client; RELEASE just before the context is
+ * freed, also for requests that never reached FINISH. */
+typedef struct {
+    void (*begin)(void *arg, orc_req_t *rq, const orc_route_t *route);
+    void (*body)(void *arg, orc_req_t *rq, struct json_object *body);
+    void (*finish)(void *arg, orc_req_t *rq, int status, struct evbuffer *body);
+    void (*release)(void *arg, orc_req_t *rq);
+    void *arg;
+} orc_http_hooks_t;
+
+typedef struct {
+    struct event_base *base;
+    const orc_config_t *cfg; /* limits, timeouts, the master key */
+    orc_slot_t *slot;        /* this worker's counters and gauges */
+    int worker_index;        /* for the access log */
+    uint32_t generation;
+    const orc_route_t *routes; /* borrowed, static */
+    size_t nroutes;
+    orc_http_hooks_t hooks;
+    void *app;
+} orc_http_env_t;
+
+/* Serves ENV's routes on the listening sockets FDS. */
+orc_http_t *orc_http_new(const orc_http_env_t *env, const int *fds, int nfds);
 void orc_http_free(orc_http_t *h);
+/* The worker drains: no new connections, and every reply from now on
+ * closes its connection. */
 void orc_http_stop_accepting(orc_http_t *h);
 int64_t orc_http_inflight(const orc_http_t *h);
 uint64_t orc_http_last_input_ms(const orc_http_t *h);
 uint64_t orc_http_last_reply_ms(const orc_http_t *h);
-
-const orc_route_t *orc_http_routes(size_t *n);
 
 /* Adds a response header (before the reply). */
 void orc_http_set_header(orc_req_t *rq, const char *name, const char *value);
 
 /* Replies; each one finishes and frees RQ. */
 void orc_http_reply_json(orc_req_t *rq, int status, struct json_object *body); /* takes body */
-struct evbuffer;
 void orc_http_reply_buffer(orc_req_t *rq, int status, const char *content_type,
                            struct evbuffer *body); /* takes body */
 void orc_http_reply_text(orc_req_t *rq, int status, const char *content_type, const char *body, size_t len);

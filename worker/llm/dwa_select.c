@@ -15,8 +15,6 @@
 #include "common/orc.h"
 #include "common/util.h"
 #include "worker/llm/dwa_select.h"
-#include "worker/llm/llm.h"
-#include "worker/worker.h"
 
 #define REFRESH_MS 250
 #define DEFAULT_TOKENS_IN 500 /* cost estimate before any call */
@@ -53,14 +51,18 @@ static void configure(orc_dwa_t *d, const orc_config_t *c)
         d->strategy = ORC_DWA_LOAD_BALANCED;
 }
 
-orc_dwa_t *orc_dwa_new(struct orc_llm_s *llm)
+orc_dwa_t *orc_dwa_new(struct event_base *base, const orc_config_t *cfg, orc_shm_t *shm, orc_slot_t *slot,
+                       const orc_provider_rt_t *providers, int n)
 {
     orc_dwa_t *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return NULL;
-    d->llm = llm;
-    configure(d, llm->worker->cfg);
-    d->timer = event_new(llm->worker->base, -1, EV_PERSIST, on_refresh, d);
+    d->providers = providers;
+    d->n = n;
+    d->shm = shm;
+    d->slot = slot;
+    configure(d, cfg);
+    d->timer = event_new(base, -1, EV_PERSIST, on_refresh, d);
     struct timeval every = {0, REFRESH_MS * 1000};
     if (d->timer == NULL || event_add(d->timer, &every) != 0) {
         orc_dwa_free(d);
@@ -93,9 +95,9 @@ static double cost_per_call(const orc_provider_rt_t *p, const orc_provider_count
 
 static void view_one(orc_dwa_t *d, const orc_counters_t *sum, int i, uint64_t now)
 {
-    orc_provider_rt_t *p = &d->llm->providers[i];
+    const orc_provider_rt_t *p = &d->providers[i];
     orc_dwa_view_t *v = &d->view[i];
-    orc_shm_t *shm = d->llm->worker->shm;
+    orc_shm_t *shm = d->shm;
     orc_dwa_snapshot(shm, sum, p->shm_index, &d->params, now, &v->snap);
     orc_breaker_t *b = &shm->breakers[p->shm_index];
     v->breaker = orc_breaker_state(b, &v->open_until_ms, &v->openings);
@@ -124,8 +126,8 @@ void orc_dwa_refresh(orc_dwa_t *d)
     uint64_t now = orc_now_ms();
     orc_dwa_input_t in[ORC_DWA_CANDIDATES];
     double score[ORC_DWA_CANDIDATES], total = 0;
-    int n = ORC_MIN(d->llm->n, ORC_DWA_CANDIDATES);
-    orc_shm_sum(d->llm->worker->shm, sum);
+    int n = ORC_MIN(d->n, ORC_DWA_CANDIDATES);
+    orc_shm_sum(d->shm, sum);
     for (int i = 0; i < n; i++) {
         view_one(d, sum, i, now);
         in[i] = d->view[i].input;
@@ -163,7 +165,7 @@ void orc_dwa_rank(orc_dwa_t *d, int *providers, char (*models)[128], int n)
 
 static orc_breaker_t *breaker_of(orc_dwa_t *d, int idx)
 {
-    return &d->llm->worker->shm->breakers[d->llm->providers[idx].shm_index];
+    return &d->shm->breakers[d->providers[idx].shm_index];
 }
 
 orc_admit_t orc_dwa_admit(orc_dwa_t *d, int idx, char *why, size_t whylen, int64_t *wait_ms, bool *limited)
@@ -189,15 +191,14 @@ orc_admit_t orc_dwa_admit(orc_dwa_t *d, int idx, char *why, size_t whylen, int64
 void orc_dwa_outcome(orc_dwa_t *d, int idx, bool probe, orc_fail_class_t cls, int64_t retry_after_ms,
                      uint64_t latency_us, uint64_t ttfb_us, const char *error)
 {
-    orc_worker_t *w = d->llm->worker;
-    orc_provider_rt_t *p = &d->llm->providers[idx];
+    const orc_provider_rt_t *p = &d->providers[idx];
     orc_breaker_t *b = breaker_of(d, idx);
     uint64_t now = orc_now_ms();
     if (cls == ORC_FAIL_CLIENT) { /* the provider answered: it is up */
         orc_breaker_success(b, probe, now);
         return;
     }
-    orc_dwa_record(w->shm, w->slot, p->shm_index, &d->params, now, cls == ORC_FAIL_NONE, latency_us, ttfb_us,
+    orc_dwa_record(d->shm, d->slot, p->shm_index, &d->params, now, cls == ORC_FAIL_NONE, latency_us, ttfb_us,
                    error);
     if (cls == ORC_FAIL_NONE) {
         orc_breaker_success(b, probe, now);
@@ -206,7 +207,7 @@ void orc_dwa_outcome(orc_dwa_t *d, int idx, bool probe, orc_fail_class_t cls, in
     if (retry_after_ms > 0)
         orc_breaker_retry_after(b, now + (uint64_t)retry_after_ms);
     orc_dwa_snapshot_t s;
-    orc_dwa_snapshot(w->shm, NULL, p->shm_index, &d->params, now, &s);
+    orc_dwa_snapshot(d->shm, NULL, p->shm_index, &d->params, now, &s);
     orc_breaker_failure(b, &d->breaker, probe, now, s.window_calls, s.window_failures);
 }
 

@@ -13,10 +13,11 @@
 #include "common/breaker.h"
 #include "worker/llm/dwa.h"
 #include "worker/llm/dwa_stats.h"
+#include "worker/llm/llm.h"
 #include "worker/llm/providers/provider.h"
 
-struct orc_llm_s;
 struct event;
+struct event_base;
 
 typedef struct {
     orc_dwa_snapshot_t snap;
@@ -30,7 +31,10 @@ typedef struct {
 } orc_dwa_view_t;
 
 typedef struct orc_dwa_s {
-    struct orc_llm_s *llm;
+    const orc_provider_rt_t *providers; /* the worker's providers (their in-flight counts are read live) */
+    int n;
+    orc_shm_t *shm;   /* the fleet's statistics and breakers */
+    orc_slot_t *slot; /* this worker's statistics, written by it alone */
     orc_dwa_params_t params;
     orc_breaker_config_t breaker;
     orc_dwa_weights_t weights;
@@ -42,7 +46,10 @@ typedef struct orc_dwa_s {
     uint64_t refreshed_ms;
 } orc_dwa_t;
 
-orc_dwa_t *orc_dwa_new(struct orc_llm_s *llm);
+/* Ranks PROVIDERS (N of them, borrowed) from the statistics in SHM; this
+ * worker's outcomes go to SLOT.  Refreshes on BASE every 250 ms. */
+orc_dwa_t *orc_dwa_new(struct event_base *base, const orc_config_t *cfg, orc_shm_t *shm, orc_slot_t *slot,
+                       const orc_provider_rt_t *providers, int n);
 void orc_dwa_free(orc_dwa_t *d);
 void orc_dwa_refresh(orc_dwa_t *d); /* also runs every 250 ms */
 

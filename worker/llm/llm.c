@@ -10,13 +10,11 @@
 #include "common/orc.h"
 #include "common/shm.h"
 #include "common/util.h"
-#include "worker/llm/dwa_select.h"
 #include "worker/llm/llm.h"
-#include "worker/worker.h"
 
 static int provider_init(orc_llm_t *llm, int i)
 {
-    const orc_provider_config_t *c = &llm->worker->cfg->providers.list[i];
+    const orc_provider_config_t *c = &llm->cfg->providers.list[i];
     orc_provider_rt_t *p = &llm->providers[i];
     orc_provider_type_t type;
     if (orc_provider_type_parse(c->type, &type) != ORC_OK) {
@@ -26,7 +24,7 @@ static int provider_init(orc_llm_t *llm, int i)
     p->cfg = c;
     p->adapter = orc_adapter_for(type);
     p->index = i;
-    p->shm_index = orc_shm_provider_find(llm->worker->shm, c->name);
+    p->shm_index = orc_shm_provider_find(llm->shm, c->name);
     p->endpoint = (orc_endpoint_t){.type = type,
                                    .base_url = c->base_url,
                                    .api_key = c->api_key,
@@ -39,21 +37,21 @@ static int provider_init(orc_llm_t *llm, int i)
     return ORC_OK;
 }
 
-orc_llm_t *orc_llm_new(orc_worker_t *w)
+orc_llm_t *orc_llm_new(struct event_base *base, const orc_config_t *cfg, orc_shm_t *shm, orc_slot_t *slot)
 {
     orc_llm_t *llm = calloc(1, sizeof(*llm));
     if (llm == NULL)
         return NULL;
-    llm->worker = w;
-    llm->upstream = orc_upstream_new(w->base);
+    llm->base = base;
+    llm->cfg = cfg;
+    llm->shm = shm;
+    llm->slot = slot;
+    llm->upstream = orc_upstream_new(base);
     if (llm->upstream == NULL)
         goto fail;
-    for (int i = 0; i < w->cfg->providers.n; i++, llm->n++)
+    for (int i = 0; i < cfg->providers.n; i++, llm->n++)
         if (provider_init(llm, i) != ORC_OK)
             goto fail;
-    llm->dwa = orc_dwa_new(llm);
-    if (llm->dwa == NULL)
-        goto fail;
     return llm;
 fail:
     orc_llm_free(llm);
@@ -64,7 +62,6 @@ void orc_llm_free(orc_llm_t *llm)
 {
     if (llm == NULL)
         return;
-    orc_dwa_free(llm->dwa);
     orc_upstream_free(llm->upstream);
     free(llm);
 }
@@ -101,7 +98,7 @@ void orc_llm_count_attempt(orc_llm_t *llm, const orc_provider_rt_t *p, orc_fail_
                            uint64_t latency_us, uint64_t ttfb_us, const orc_usage_t *usage, double cost,
                            bool retry)
 {
-    orc_slot_t *slot = llm->worker->slot;
+    orc_slot_t *slot = llm->slot;
     orc_provider_counters_t *c = &slot->counters.providers[p->shm_index];
     orc_counter_add(&c->calls, 1);
     if (retry)
@@ -123,12 +120,11 @@ void orc_llm_count_attempt(orc_llm_t *llm, const orc_provider_rt_t *p, orc_fail_
 
 void orc_llm_count_fallback(orc_llm_t *llm, const orc_provider_rt_t *p)
 {
-    orc_counter_add(&llm->worker->slot->counters.providers[p->shm_index].fallbacks, 1);
+    orc_counter_add(&llm->slot->counters.providers[p->shm_index].fallbacks, 1);
 }
 
 void orc_llm_inflight(orc_llm_t *llm, orc_provider_rt_t *p, int delta)
 {
     p->inflight += delta;
-    atomic_store_explicit(&llm->worker->slot->provider_inflight[p->shm_index], p->inflight,
-                          memory_order_relaxed);
+    atomic_store_explicit(&llm->slot->provider_inflight[p->shm_index], p->inflight, memory_order_relaxed);
 }

@@ -6,11 +6,13 @@
 #ifndef ORC_LLM_H
 #define ORC_LLM_H
 
+#include "common/config.h"
 #include "common/provider_config.h"
+#include "common/shm.h"
 #include "worker/llm/providers/provider.h"
 #include "worker/llm/upstream.h"
 
-typedef struct orc_worker_s orc_worker_t;
+struct event_base;
 
 typedef struct {
     const orc_provider_config_t *cfg;
@@ -24,14 +26,17 @@ typedef struct {
 struct orc_dwa_s;
 
 typedef struct orc_llm_s {
-    orc_worker_t *worker;
+    struct event_base *base;
+    const orc_config_t *cfg; /* the generation this worker serves */
+    orc_shm_t *shm;          /* the fleet's statistics and breakers */
+    orc_slot_t *slot;        /* this worker's counters, written by it alone */
     orc_upstream_t *upstream;
-    struct orc_dwa_s *dwa;
+    struct orc_dwa_s *dwa; /* borrowed: the selection over these providers, set by the worker */
     orc_provider_rt_t providers[ORC_PROVIDERS_MAX];
     int n;
 } orc_llm_t;
 
-orc_llm_t *orc_llm_new(orc_worker_t *w);
+orc_llm_t *orc_llm_new(struct event_base *base, const orc_config_t *cfg, orc_shm_t *shm, orc_slot_t *slot);
 void orc_llm_free(orc_llm_t *llm);
 
 orc_provider_rt_t *orc_llm_provider(orc_llm_t *llm, const char *name);

@@ -20,7 +20,6 @@
 #include "worker/llm/dwa_select.h"
 #include "worker/llm/orchestrator.h"
 #include "worker/llm/providers/sse.h"
-#include "worker/worker.h"
 
 #define BODY_MAX (16u << 20)       /* a non-streamed answer larger than this is refused */
 #define ERROR_BODY_MAX (64u << 10) /* error bodies are kept up to this size */
@@ -201,7 +200,7 @@ static orc_attempt_t *record_attempt(orc_job_t *job, const orc_provider_rt_t *p,
 
 static uint64_t backoff_ms(const orc_job_t *job)
 {
-    const orc_config_t *cfg = job->llm->worker->cfg;
+    const orc_config_t *cfg = job->llm->cfg;
     uint64_t d = (uint64_t)cfg->llm_retry_base_ms;
     for (int i = 1; i < job->tries && d < (uint64_t)cfg->llm_retry_max_ms; i++)
         d *= 2;
@@ -234,7 +233,7 @@ static void next_target(orc_job_t *job)
 static void handle_failure(orc_job_t *job, const orc_failure_t *f, bool no_retry)
 {
     orc_target_t *t = &job->spec.targets[job->target];
-    const orc_config_t *cfg = job->llm->worker->cfg;
+    const orc_config_t *cfg = job->llm->cfg;
     job->res.failure = *f;
     record_attempt(job, t->provider, t->model, f->status, f->cls, f->message);
     orc_llm_count_attempt(job->llm, t->provider, f->cls, 0, 0, NULL, 0, job->retrying);
@@ -287,7 +286,7 @@ static void succeed(orc_job_t *job, const orc_usage_t *usage, const char *finish
                           job->retrying);
     report(job, ORC_FAIL_NONE, -1, latency, r->ttft_us, NULL);
     if (job->spec.request_id != NULL)
-        orc_dwa_ring_put(job->llm->worker->slot, job->spec.request_id, t->provider->shm_index);
+        orc_dwa_ring_put(job->llm->slot, job->spec.request_id, t->provider->shm_index);
     job_finish(job, true);
 }
 
@@ -585,9 +584,9 @@ orc_job_t *orc_job_start(orc_llm_t *llm, const orc_job_spec_t *spec, const orc_j
     job->job_start_us = orc_now_us();
     job->probing = -1;
     if (job->spec.deadline_ms == 0)
-        job->spec.deadline_ms = orc_now_ms() + (uint64_t)llm->worker->cfg->request_timeout * 1000u;
+        job->spec.deadline_ms = orc_now_ms() + (uint64_t)llm->cfg->request_timeout * 1000u;
     json_object_get(job->spec.request);
-    job->timer = evtimer_new(llm->worker->base, on_timer, job);
+    job->timer = evtimer_new(llm->base, on_timer, job);
     if (job->timer == NULL) {
         json_object_put(job->spec.request);
         free(job);

@@ -22,7 +22,6 @@
 #include "worker/llm/orchestrator.h"
 #include "worker/reqlog/reqlog.h"
 #include "worker/reqlog/reqlog_writer.h"
-#include "worker/worker.h"
 
 #define WARN_PERCENT 80
 #define REARM_PERCENT 70
@@ -30,7 +29,7 @@
 #define REPLY_ERROR_MAX 4096 /* error replies longer than this are not parsed for their detail */
 
 struct orc_reqlog_s {
-    orc_worker_t *w;
+    orc_reqlog_env_t env;
     orc_reqlog_settings_t set;
     orc_spool_t *spool;
     orc_reqlog_writer_t *writer;
@@ -447,21 +446,21 @@ static orc_reqlog_settings_t settings_of(const orc_config_t *c)
     return set;
 }
 
-orc_reqlog_t *orc_reqlog_new(orc_worker_t *w)
+orc_reqlog_t *orc_reqlog_new(const orc_reqlog_env_t *env)
 {
-    const orc_config_t *c = w->cfg;
+    const orc_config_t *c = env->cfg;
     if (c->database_url[0] == '\0' || !c->reqlog_enabled)
         return NULL;
     orc_reqlog_t *rl = calloc(1, sizeof(*rl));
     if (rl == NULL)
         return NULL;
-    rl->w = w;
+    rl->env = *env;
     rl->set = settings_of(c);
     rl->spool =
         orc_spool_create(c->reqlog_spool_dir, (uint64_t)c->reqlog_spool_max_mb << 20, c->reqlog_fsync);
     if (rl->spool == NULL)
         orc_log_error("the request log cannot spool: requests are served but not logged");
-    rl->writer = orc_reqlog_writer_new(w, rl->spool);
+    rl->writer = orc_reqlog_writer_new(env, rl->spool);
     if (rl->writer == NULL) {
         orc_reqlog_free(rl);
         return NULL;
@@ -480,11 +479,17 @@ void orc_reqlog_free(orc_reqlog_t *rl)
     free(rl);
 }
 
+void orc_reqlog_drain(orc_reqlog_t *rl)
+{
+    if (rl != NULL)
+        orc_reqlog_writer_drain(rl->writer);
+}
+
 bool orc_reqlog_drained(orc_reqlog_t *rl, uint64_t drain_started_ms)
 {
     if (rl == NULL || orc_reqlog_writer_done(rl->writer))
         return true;
-    uint64_t limit = ORC_MIN((uint64_t)rl->w->cfg->shutdown_timeout * 1000 / 2, ORC_REQLOG_DRAIN_MS);
+    uint64_t limit = ORC_MIN((uint64_t)rl->env.cfg->shutdown_timeout * 1000 / 2, ORC_REQLOG_DRAIN_MS);
     if (orc_now_ms() - drain_started_ms < limit)
         return false;
     orc_log_warn("request log: leaving the unshipped records in the spool for the next worker");
@@ -495,7 +500,7 @@ bool orc_reqlog_drained(orc_reqlog_t *rl, uint64_t drain_started_ms)
 static void lost(orc_reqlog_t *rl, const char *request_id, int err)
 {
     uint64_t now = orc_now_ms();
-    orc_counter_add(&rl->w->slot->counters.reqlog_lost, 1);
+    orc_counter_add(&rl->env.slot->counters.reqlog_lost, 1);
     rl->lost_since_log++;
     if (now - rl->last_error_ms < ERROR_LOG_EVERY_MS)
         return;
@@ -507,7 +512,7 @@ static void lost(orc_reqlog_t *rl, const char *request_id, int err)
         orc_log_error(
             "request log: the spool is full (request_log.spool_max_mb = %d): record of request %s not "
             "logged (%llu since the last report); is PostgreSQL reachable?",
-            rl->w->cfg->reqlog_spool_max_mb, request_id, (unsigned long long)rl->lost_since_log);
+            rl->env.cfg->reqlog_spool_max_mb, request_id, (unsigned long long)rl->lost_since_log);
     else
         orc_log_error(
             "request log: cannot write the spool file %s: %s: record of request %s not logged (%llu "
@@ -548,35 +553,44 @@ static void spool_record(orc_reqlog_t *rl, const orc_reqlog_rec_t *rec, json_obj
         lost(rl, rec->request_id, errno);
         return;
     }
-    orc_counter_add(&rl->w->slot->counters.reqlog_spooled, 1);
+    orc_counter_add(&rl->env.slot->counters.reqlog_spooled, 1);
     watch_bound(rl);
     orc_reqlog_writer_kick(rl->writer);
 }
 
 /* ---- hooks ------------------------------------------------------------- */
 
-void orc_reqlog_begin(orc_req_t *rq)
+orc_reqlog_rec_t *orc_reqlog_record(orc_req_t *rq)
 {
-    orc_reqlog_t *rl = rq->worker->reqlog;
-    if (rl == NULL || (rq->log = malloc(sizeof(*rq->log))) == NULL)
+    return rq->hook_data;
+}
+
+static void on_begin(void *arg, orc_req_t *rq, const orc_route_t *route)
+{
+    orc_reqlog_rec_t *rec;
+    (void)arg;
+    if (!route->logged || (rec = malloc(sizeof(*rec))) == NULL)
         return;
-    orc_reqlog_rec_init(rq->log, rq->id, rq->path, orc_wall_ms(), rq->start_us);
+    orc_reqlog_rec_init(rec, rq->id, rq->path, orc_wall_ms(), rq->start_us);
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "X-Session-ID");
-    orc_reqlog_rec_session(rq->log, h);
+    orc_reqlog_rec_session(rec, h);
+    rq->hook_data = rec;
 }
 
-void orc_reqlog_body(orc_req_t *rq, json_object *body)
+static void on_body(void *arg, orc_req_t *rq, json_object *body)
 {
-    if (rq->log == NULL || rq->log->body != NULL || body == NULL)
+    orc_reqlog_rec_t *rec = orc_reqlog_record(rq);
+    (void)arg;
+    if (rec == NULL || rec->body != NULL || body == NULL)
         return;
-    rq->log->body = json_object_get(body);
-    if (rq->log->session_id[0] == '\0')
-        orc_reqlog_rec_session(rq->log, NULL);
+    rec->body = json_object_get(body);
+    if (rec->session_id[0] == '\0')
+        orc_reqlog_rec_session(rec, NULL);
 }
 
-void orc_reqlog_job(orc_req_t *rq, json_object *canonical, const orc_job_result_t *r)
+void orc_reqlog_job(orc_reqlog_t *rl, orc_req_t *rq, json_object *canonical, const orc_job_result_t *r)
 {
-    orc_reqlog_detached_job(rq->worker, rq->log, canonical, r);
+    orc_reqlog_detached_job(rl, orc_reqlog_record(rq), canonical, r);
 }
 
 void orc_reqlog_rec_cache_hit(orc_reqlog_rec_t *rec, const orc_reqlog_settings_t *set, const char *provider,
@@ -608,11 +622,12 @@ void orc_reqlog_rec_cache_hit(orc_reqlog_rec_t *rec, const orc_reqlog_settings_t
     rec->jobs_ok++;
 }
 
-void orc_reqlog_cache_hit(orc_req_t *rq, const char *provider, const char *model, json_object *completion)
+void orc_reqlog_cache_hit(orc_reqlog_t *rl, orc_req_t *rq, const char *provider, const char *model,
+                          json_object *completion)
 {
-    orc_reqlog_t *rl = rq->worker->reqlog;
-    if (rq->log != NULL && rl != NULL)
-        orc_reqlog_rec_cache_hit(rq->log, &rl->set, provider, model, completion);
+    orc_reqlog_rec_t *rec = orc_reqlog_record(rq);
+    if (rec != NULL && rl != NULL)
+        orc_reqlog_rec_cache_hit(rec, &rl->set, provider, model, completion);
 }
 
 static void spool_finished(orc_reqlog_t *rl, orc_reqlog_rec_t *rec, int status, bool streaming)
@@ -625,9 +640,20 @@ static void spool_finished(orc_reqlog_t *rl, orc_reqlog_rec_t *rec, int status, 
     json_object_put(o);
 }
 
-void orc_reqlog_finish(orc_req_t *rq, int status, struct evbuffer *body)
+static void on_release(void *arg, orc_req_t *rq)
 {
-    orc_reqlog_rec_t *rec = rq->log;
+    orc_reqlog_rec_t *rec = orc_reqlog_record(rq);
+    (void)arg;
+    if (rec == NULL)
+        return;
+    orc_reqlog_rec_clear(rec);
+    free(rec);
+    rq->hook_data = NULL;
+}
+
+static void on_finish(void *arg, orc_req_t *rq, int status, struct evbuffer *body)
+{
+    orc_reqlog_rec_t *rec = orc_reqlog_record(rq);
     if (rec == NULL)
         return;
     if (status >= 400) {
@@ -635,63 +661,63 @@ void orc_reqlog_finish(orc_req_t *rq, int status, struct evbuffer *body)
         const char *text = len && len <= REPLY_ERROR_MAX ? (const char *)evbuffer_pullup(body, -1) : NULL;
         orc_reqlog_rec_reply_error(rec, status, text, text ? len : 0);
     }
-    spool_finished(rq->worker->reqlog, rec, status, rq->streaming);
-    orc_reqlog_release(rq);
+    spool_finished(arg, rec, status, rq->streaming);
+    on_release(arg, rq);
+}
+
+orc_http_hooks_t orc_reqlog_http_hooks(orc_reqlog_t *rl)
+{
+    orc_http_hooks_t hooks = {0};
+    if (rl != NULL)
+        hooks = (orc_http_hooks_t){on_begin, on_body, on_finish, on_release, rl};
+    return hooks;
 }
 
 orc_reqlog_rec_t *orc_reqlog_detach(orc_req_t *rq)
 {
-    orc_reqlog_rec_t *rec = rq->log;
-    rq->log = NULL;
+    orc_reqlog_rec_t *rec = orc_reqlog_record(rq);
+    rq->hook_data = NULL;
     return rec;
 }
 
-void orc_reqlog_detached_job(orc_worker_t *w, orc_reqlog_rec_t *rec, json_object *canonical,
+void orc_reqlog_detached_job(orc_reqlog_t *rl, orc_reqlog_rec_t *rec, json_object *canonical,
                              const orc_job_result_t *r)
 {
-    if (rec != NULL && w->reqlog != NULL)
-        orc_reqlog_rec_job(rec, &w->reqlog->set, canonical, r);
+    if (rec != NULL && rl != NULL)
+        orc_reqlog_rec_job(rec, &rl->set, canonical, r);
 }
 
-void orc_reqlog_finish_detached(orc_worker_t *w, orc_reqlog_rec_t *rec, int status)
+void orc_reqlog_finish_detached(orc_reqlog_t *rl, orc_reqlog_rec_t *rec, int status)
 {
     if (rec == NULL)
         return;
-    if (w->reqlog != NULL)
-        spool_finished(w->reqlog, rec, status, false);
+    if (rl != NULL)
+        spool_finished(rl, rec, status, false);
     orc_reqlog_rec_clear(rec);
     free(rec);
 }
 
-void orc_reqlog_release(orc_req_t *rq)
-{
-    if (rq->log == NULL)
-        return;
-    orc_reqlog_rec_clear(rq->log);
-    free(rq->log);
-    rq->log = NULL;
-}
-
-json_object *orc_reqlog_health(const orc_worker_t *w)
+json_object *orc_reqlog_health(const orc_reqlog_t *rl)
 {
     json_object *o = json_object_new_object();
-    if (w->reqlog == NULL) {
+    if (rl == NULL) {
         orc_json_add_str(o, "status", "disabled");
         return o;
     }
     orc_reqlog_writer_status_t st;
-    orc_reqlog_writer_status(w->reqlog->writer, &st);
+    orc_reqlog_writer_status(rl->writer, &st);
     uint64_t spool = 0, backlog = 0;
-    for (uint32_t i = 0; i < w->shm->nslots; i++) /* every worker's files, as of its last tick */
-        if (atomic_load(&w->shm->slots[i].state) != ORC_SLOT_FREE) {
-            spool += atomic_load(&w->shm->slots[i].reqlog_spool_bytes);
-            backlog += atomic_load(&w->shm->slots[i].reqlog_backlog_bytes);
+    const orc_shm_t *shm = rl->env.shm;
+    for (uint32_t i = 0; i < shm->nslots; i++) /* every worker's files, as of its last tick */
+        if (atomic_load(&shm->slots[i].state) != ORC_SLOT_FREE) {
+            spool += atomic_load(&shm->slots[i].reqlog_spool_bytes);
+            backlog += atomic_load(&shm->slots[i].reqlog_backlog_bytes);
         }
-    bool full = w->reqlog->warned_full || w->reqlog->spool == NULL;
+    bool full = rl->warned_full || rl->spool == NULL;
     orc_json_add_str(o, "status", full ? "degraded" : "healthy");
     orc_json_add_int(o, "spool_bytes", (int64_t)spool);
     orc_json_add_int(o, "backlog_bytes", (int64_t)backlog);
-    orc_json_add_int(o, "spool_max_bytes", w->reqlog->spool ? (int64_t)orc_spool_max(w->reqlog->spool) : 0);
+    orc_json_add_int(o, "spool_max_bytes", rl->spool ? (int64_t)orc_spool_max(rl->spool) : 0);
     orc_json_add_bool(o, "database_connected", st.connected);
     orc_json_add_bool(o, "schema_ready", st.schema_ready);
     return o;

@@ -4,8 +4,9 @@
  * and /v1/messages, answered or not, with one result row per provider
  * attempt.
  *
- * The HTTP server opens a record when such a request is routed, hands it
- * the parsed body, and closes it in the reply path: the record is
+ * Through the HTTP server's hooks (orc_reqlog_http_hooks), a record opens
+ * when such a request is routed, takes the parsed body, and closes in the
+ * reply path: the record is
  * appended to this worker's spool file (worker/reqlog/spool.h) before the reply
  * (or the end of a stream) is handed to the client.  The handlers add each
  * finished job with orc_reqlog_job; the response cache marks hits with
@@ -22,11 +23,11 @@
 #include <stdint.h>
 
 #include "common/util.h"
+#include "worker/http/http.h"
+#include "worker/reqlog/reqlog_writer.h"
 
 struct evbuffer;
-struct orc_req_s;
 struct orc_job_result_s;
-typedef struct orc_worker_s orc_worker_t;
 typedef struct orc_reqlog_s orc_reqlog_t;
 
 #define ORC_REQLOG_SESSION_MAX 64  /* user_sessions.session_id */
@@ -59,35 +60,40 @@ typedef struct orc_reqlog_rec_s {
 /* NULL when the log is off (no database.url, or request_log.enabled
  * false), or when the spool cannot be opened (logged: requests are still
  * served, and counted as not logged). */
-orc_reqlog_t *orc_reqlog_new(orc_worker_t *w);
+orc_reqlog_t *orc_reqlog_new(const orc_reqlog_env_t *env);
 void orc_reqlog_free(orc_reqlog_t *rl);
+/* The HTTP server's hooks that keep the log of the routes marked logged
+ * (a record per request, spooled before the reply goes out).  RL may be
+ * NULL: no hooks. */
+orc_http_hooks_t orc_reqlog_http_hooks(orc_reqlog_t *rl);
+/* The worker drains: the writer stops adopting other workers' files. */
+void orc_reqlog_drain(orc_reqlog_t *rl);
 /* Called by the drain check: true once everything is shipped or the
  * drain deadline for the log has passed (what is left stays spooled). */
 bool orc_reqlog_drained(orc_reqlog_t *rl, uint64_t drain_started_ms);
 /* {"status", "spool_bytes", "backlog_bytes", ...} for /api/health. */
-json_object *orc_reqlog_health(const orc_worker_t *w);
+json_object *orc_reqlog_health(const orc_reqlog_t *rl);
 
-/* ---- hooks ------------------------------------------------------------- */
+/* ---- what the handlers add to a request's record ------------------------ */
+/* RL may be NULL and a request may have no record: these do nothing then. */
 
-void orc_reqlog_begin(struct orc_req_s *rq);
-void orc_reqlog_body(struct orc_req_s *rq, json_object *body); /* takes a reference */
+/* The record of RQ, or NULL. */
+orc_reqlog_rec_t *orc_reqlog_record(orc_req_t *rq);
 /* A finished job of the request; CANONICAL is the request it ran. */
-void orc_reqlog_job(struct orc_req_s *rq, json_object *canonical, const struct orc_job_result_s *r);
+void orc_reqlog_job(orc_reqlog_t *rl, orc_req_t *rq, json_object *canonical,
+                    const struct orc_job_result_s *r);
 /* An answer replayed from the response cache: a result row with
  * cache_hit, the cached text and usage, and no cost. */
-void orc_reqlog_cache_hit(struct orc_req_s *rq, const char *provider, const char *model,
+void orc_reqlog_cache_hit(orc_reqlog_t *rl, orc_req_t *rq, const char *provider, const char *model,
                           json_object *completion);
-/* Spools the record; BODY is the reply body (NULL for a stream). */
-void orc_reqlog_finish(struct orc_req_s *rq, int status, struct evbuffer *body);
-void orc_reqlog_release(struct orc_req_s *rq);
 /* An asynchronous request: its 202 is not its answer.  The record leaves
  * the request before the 202 and is spooled when the work ends (a worker
  * killed meanwhile loses the work and its record together). */
-orc_reqlog_rec_t *orc_reqlog_detach(struct orc_req_s *rq);
-void orc_reqlog_detached_job(orc_worker_t *w, orc_reqlog_rec_t *rec, json_object *canonical,
+orc_reqlog_rec_t *orc_reqlog_detach(orc_req_t *rq);
+void orc_reqlog_detached_job(orc_reqlog_t *rl, orc_reqlog_rec_t *rec, json_object *canonical,
                              const struct orc_job_result_s *r);
 /* Spools REC with STATUS and frees it; REC may be NULL. */
-void orc_reqlog_finish_detached(orc_worker_t *w, orc_reqlog_rec_t *rec, int status);
+void orc_reqlog_finish_detached(orc_reqlog_t *rl, orc_reqlog_rec_t *rec, int status);
 
 /* ---- the record itself (pure, unit-tested) ----------------------------- */
 

@@ -26,7 +26,6 @@
 #include "worker/store/db.h"
 #include "worker/store/pg.h"
 #include "worker/reqlog/reqlog_writer.h"
-#include "worker/worker.h"
 
 #define ADOPT_MAX 16
 #define SCAN_EVERY_MS 2000
@@ -96,7 +95,8 @@ const char orc_reqlog_insert_sql[] =
     " SELECT count(*) FROM ins";
 
 struct orc_reqlog_writer_s {
-    orc_worker_t *w;
+    orc_reqlog_env_t env;
+    bool draining;
     orc_pg_t *pg;
     orc_spool_t *own;
     orc_spool_t *adopted[ADOPT_MAX];
@@ -145,10 +145,10 @@ static void try_adopt(void *arg, const char *path)
 static void scan(orc_reqlog_writer_t *wr)
 {
     uint64_t now = orc_now_ms();
-    if (wr->w->draining || now - wr->last_scan_ms < SCAN_EVERY_MS)
+    if (wr->draining || now - wr->last_scan_ms < SCAN_EVERY_MS)
         return;
     wr->last_scan_ms = now;
-    orc_spool_scan(wr->w->cfg->reqlog_spool_dir, wr->own ? orc_spool_path(wr->own) : NULL, try_adopt, wr);
+    orc_spool_scan(wr->env.cfg->reqlog_spool_dir, wr->own ? orc_spool_path(wr->own) : NULL, try_adopt, wr);
 }
 
 static void drop_adopted(orc_reqlog_writer_t *wr, int i)
@@ -222,7 +222,7 @@ static bool build_batch(orc_reqlog_writer_t *wr, orc_spool_t *src)
 static void set_aside(orc_reqlog_writer_t *wr, const char *sqlstate, const char *reason)
 {
     char path[4200], ts[32], ereason[1200];
-    snprintf(path, sizeof(path), "%s/%s", wr->w->cfg->reqlog_spool_dir, ORC_REQLOG_REJECTED_FILE);
+    snprintf(path, sizeof(path), "%s/%s", wr->env.cfg->reqlog_spool_dir, ORC_REQLOG_REJECTED_FILE);
     orc_iso8601(ts, sizeof(ts), orc_wall_ms());
     orc_json_escape(ereason, sizeof(ereason), reason);
     size_t len = evbuffer_get_length(wr->batch);
@@ -239,7 +239,7 @@ static void set_aside(orc_reqlog_writer_t *wr, const char *sqlstate, const char 
     if (fd >= 0)
         close(fd);
     evbuffer_free(line);
-    orc_counter_add(&wr->w->slot->counters.reqlog_rejected, 1);
+    orc_counter_add(&wr->env.slot->counters.reqlog_rejected, 1);
 }
 
 /* The batch is done with: its records are stored or set aside. */
@@ -274,7 +274,7 @@ static void rejected(orc_reqlog_writer_t *wr, const PGresult *res, const char *e
         return;
     }
     orc_log_error("request log: PostgreSQL rejected one record (SQLSTATE %s: %s): set aside in %s/%s", state,
-                  primary ? primary : "", wr->w->cfg->reqlog_spool_dir, ORC_REQLOG_REJECTED_FILE);
+                  primary ? primary : "", wr->env.cfg->reqlog_spool_dir, ORC_REQLOG_REJECTED_FILE);
     set_aside(wr, state, error && error[0] ? error : primary ? primary : "rejected");
     advance(wr);
 }
@@ -286,7 +286,7 @@ static void on_result(void *arg, orc_pg_rc_t rc, const PGresult *res, const char
     if (wr->closing)
         return;
     if (rc == ORC_PG_OK) {
-        orc_counter_add(&wr->w->slot->counters.reqlog_shipped, (uint64_t)wr->nrecs);
+        orc_counter_add(&wr->env.slot->counters.reqlog_shipped, (uint64_t)wr->nrecs);
         advance(wr);
     } else if (rc == ORC_PG_SQL_ERROR)
         rejected(wr, res, error);
@@ -299,7 +299,7 @@ static void on_result(void *arg, orc_pg_rc_t rc, const PGresult *res, const char
 static void ship(orc_reqlog_writer_t *wr)
 {
     if (wr->busy || wr->closing || orc_now_ms() < wr->retry_at_ms || !orc_pg_idle(wr->pg) ||
-        !orc_db_schema_ready(wr->w->db))
+        !orc_db_schema_ready(wr->env.db))
         return;
     orc_spool_t *src;
     while ((src = pick_source(wr)) != NULL && !build_batch(wr, src))
@@ -321,8 +321,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     ship(wr);
     orc_reqlog_writer_status_t st;
     orc_reqlog_writer_status(wr, &st);
-    atomic_store_explicit(&wr->w->slot->reqlog_spool_bytes, st.spool_bytes, memory_order_relaxed);
-    atomic_store_explicit(&wr->w->slot->reqlog_backlog_bytes, st.backlog_bytes, memory_order_relaxed);
+    atomic_store_explicit(&wr->env.slot->reqlog_spool_bytes, st.spool_bytes, memory_order_relaxed);
+    atomic_store_explicit(&wr->env.slot->reqlog_backlog_bytes, st.backlog_bytes, memory_order_relaxed);
 }
 
 static void on_up(void *arg)
@@ -332,25 +332,25 @@ static void on_up(void *arg)
 
 /* ---- life ---------------------------------------------------------------- */
 
-orc_reqlog_writer_t *orc_reqlog_writer_new(orc_worker_t *w, orc_spool_t *own)
+orc_reqlog_writer_t *orc_reqlog_writer_new(const orc_reqlog_env_t *env, orc_spool_t *own)
 {
     orc_reqlog_writer_t *wr = calloc(1, sizeof(*wr));
     if (wr == NULL)
         return NULL;
-    wr->w = w;
+    wr->env = *env;
     wr->own = own;
     wr->batch = evbuffer_new();
     orc_pg_options_t opt;
     orc_pg_options_defaults(&opt);
-    opt.url = w->cfg->database_url;
-    opt.dns = w->dns;
+    opt.url = env->cfg->database_url;
+    opt.dns = env->dns;
     opt.application_name = "orchesity request log";
-    opt.recycle_s = w->cfg->db_pool_recycle;
-    opt.echo = w->cfg->database_echo;
+    opt.recycle_s = env->cfg->db_pool_recycle;
+    opt.echo = env->cfg->database_echo;
     opt.on_up = on_up;
     opt.arg = wr;
-    wr->pg = orc_pg_new(w->base, &opt);
-    wr->tick = event_new(w->base, -1, EV_PERSIST, on_tick, wr);
+    wr->pg = orc_pg_new(env->base, &opt);
+    wr->tick = event_new(env->base, -1, EV_PERSIST, on_tick, wr);
     struct timeval every = {0, ORC_REQLOG_TICK_MS * 1000};
     if (wr->batch == NULL || wr->pg == NULL || wr->tick == NULL || event_add(wr->tick, &every) != 0) {
         orc_log_error("request log: cannot start its writer");
@@ -376,6 +376,11 @@ void orc_reqlog_writer_free(orc_reqlog_writer_t *wr)
     if (wr->batch)
         evbuffer_free(wr->batch);
     free(wr);
+}
+
+void orc_reqlog_writer_drain(orc_reqlog_writer_t *wr)
+{
+    wr->draining = true;
 }
 
 void orc_reqlog_writer_kick(orc_reqlog_writer_t *wr)
@@ -410,5 +415,5 @@ void orc_reqlog_writer_status(const orc_reqlog_writer_t *wr, orc_reqlog_writer_s
     }
     st->files = n;
     st->connected = orc_pg_connected(wr->pg);
-    st->schema_ready = orc_db_schema_ready(wr->w->db);
+    st->schema_ready = orc_db_schema_ready(wr->env.db);
 }

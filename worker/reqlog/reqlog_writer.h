@@ -19,10 +19,24 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/config.h"
+#include "common/shm.h"
 #include "worker/reqlog/spool.h"
+#include "worker/store/db.h"
 
-typedef struct orc_worker_s orc_worker_t;
+struct event_base;
+struct evdns_base;
 typedef struct orc_reqlog_writer_s orc_reqlog_writer_t;
+
+/* What the request log works with, given by the worker. */
+typedef struct {
+    struct event_base *base;
+    struct evdns_base *dns;
+    const orc_config_t *cfg;
+    orc_shm_t *shm;   /* every worker's spool gauges, read for /api/health */
+    orc_slot_t *slot; /* this worker's counters and gauges, written by it alone */
+    orc_db_t *db;     /* the pool, whose schema readiness gates shipping */
+} orc_reqlog_env_t;
 
 #define ORC_REQLOG_BATCH_ROWS 500
 #define ORC_REQLOG_BATCH_BYTES (1u << 20)
@@ -38,7 +52,9 @@ typedef struct {
 } orc_reqlog_writer_status_t;
 
 /* OWN (borrowed, may be NULL) is this worker's spool file. */
-orc_reqlog_writer_t *orc_reqlog_writer_new(orc_worker_t *w, orc_spool_t *own);
+orc_reqlog_writer_t *orc_reqlog_writer_new(const orc_reqlog_env_t *env, orc_spool_t *own);
+/* The worker drains: no more adopting of other workers' files. */
+void orc_reqlog_writer_drain(orc_reqlog_writer_t *wr);
 void orc_reqlog_writer_free(orc_reqlog_writer_t *wr);
 /* A record was spooled: ship soon if a batch is full. */
 void orc_reqlog_writer_kick(orc_reqlog_writer_t *wr);

@@ -23,7 +23,6 @@
 #include "common/util.h"
 #include "worker/store/db.h"
 #include "worker/store/db_migrate.h"
-#include "worker/worker.h"
 
 #define MIGRATE_RETRY_MS 10000
 
@@ -41,7 +40,10 @@ struct query_s {
 };
 
 struct orc_db_s {
-    orc_worker_t *w;
+    struct event_base *base;
+    struct evdns_base *dns;
+    const orc_config_t *cfg;
+    int worker_index;
     bool enabled, closing;
     orc_pg_t **conns;
     int nconns, maxconns;
@@ -106,15 +108,15 @@ static int conn_add(orc_db_t *db)
     if (db->nconns >= db->maxconns)
         return ORC_ERR;
     orc_pg_options_defaults(&opt);
-    snprintf(name, sizeof(name), "orchesity worker#%d", db->w->index);
-    opt.url = db->w->cfg->database_url;
-    opt.dns = db->w->dns;
+    snprintf(name, sizeof(name), "orchesity worker#%d", db->worker_index);
+    opt.url = db->cfg->database_url;
+    opt.dns = db->dns;
     opt.application_name = name;
-    opt.recycle_s = db->w->cfg->db_pool_recycle;
-    opt.echo = db->w->cfg->database_echo;
+    opt.recycle_s = db->cfg->db_pool_recycle;
+    opt.echo = db->cfg->database_echo;
     opt.on_up = on_conn_up;
     opt.arg = db;
-    orc_pg_t *pg = orc_pg_new(db->w->base, &opt);
+    orc_pg_t *pg = orc_pg_new(db->base, &opt);
     if (pg == NULL)
         return ORC_ERR;
     db->conns[db->nconns++] = pg;
@@ -250,18 +252,22 @@ static int pool_share(const orc_config_t *c)
     return ORC_MAX(1, (total + workers - 1) / workers);
 }
 
-orc_db_t *orc_db_new(orc_worker_t *w)
+orc_db_t *orc_db_new(struct event_base *base, struct evdns_base *dns, const orc_config_t *cfg,
+                     int worker_index)
 {
     orc_db_t *db = calloc(1, sizeof(*db));
     if (db == NULL)
         return NULL;
-    db->w = w;
-    db->enabled = w->cfg->database_url[0] != '\0';
+    db->base = base;
+    db->dns = dns;
+    db->cfg = cfg;
+    db->worker_index = worker_index;
+    db->enabled = cfg->database_url[0] != '\0';
     if (!db->enabled)
         return db;
-    db->maxconns = pool_share(w->cfg);
+    db->maxconns = pool_share(cfg);
     db->conns = calloc((size_t)db->maxconns, sizeof(*db->conns));
-    db->timer_ev = event_new(w->base, -1, 0, on_timer, db);
+    db->timer_ev = event_new(base, -1, 0, on_timer, db);
     if (db->conns == NULL || db->timer_ev == NULL || conn_add(db) != ORC_OK) {
         orc_db_free(db);
         return NULL;
@@ -317,7 +323,7 @@ int orc_db_query(orc_db_t *db, const char *sql, int nparams, const char *const *
             return ORC_ERR;
         }
     q->id = db->last_id = db->last_id == INT32_MAX ? 1 : db->last_id + 1;
-    q->deadline_ms = orc_now_ms() + (uint64_t)db->w->cfg->db_pool_timeout * 1000;
+    q->deadline_ms = orc_now_ms() + (uint64_t)db->cfg->db_pool_timeout * 1000;
     if (db->wait_tail)
         db->wait_tail->next = q;
     else

@@ -20,16 +20,20 @@
 
 #include <stdbool.h>
 
+#include "common/config.h"
 #include "worker/store/pg.h"
 
 typedef struct orc_db_s orc_db_t;
-typedef struct orc_worker_s orc_worker_t;
+struct event_base;
+struct evdns_base;
 struct json_object;
 
 #define ORC_DB_QUERY_TIMEOUT_MS 3000 /* one endpoint query, once sent */
 
-/* Never NULL unless memory is short; a disabled database without a URL. */
-orc_db_t *orc_db_new(orc_worker_t *w);
+/* The pool of worker number WORKER_INDEX on BASE, resolving names with DNS.
+ * Never NULL unless memory is short; a disabled database without a URL. */
+orc_db_t *orc_db_new(struct event_base *base, struct evdns_base *dns, const orc_config_t *cfg,
+                     int worker_index);
 void orc_db_free(orc_db_t *db);
 
 bool orc_db_enabled(const orc_db_t *db);
