@@ -3,10 +3,11 @@
  * bodies, model lists, the mid-stream error event, and small JSON, SSE
  * and string-list helpers used by openai.c, anthropic.c and gemini.c.
  *
- * Error bodies follow providers.md: OpenAI {"error":{message,type,param,
- * code}}, Anthropic {"type":"error","error":{type,message},"request_id"},
- * Gemini {"error":{code,message,status,details}}, xAI {"code","error"}
- * with a string error.  Every mock_out_t built here owns its strings.
+ * Error bodies follow docs/providers.md (§1.5, §2.5, §3.5, §4): OpenAI
+ * {"error":{message,type,param,code}}, Anthropic {"type":"error","error":
+ * {type,message},"request_id"}, Gemini {"error":{code,message,status,
+ * details}}, xAI {"code","error"} with a string error.  Every mock_out_t
+ * built here owns its strings.
  */
 #include <ctype.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * answer as a chat.completion object or a chat.completion.chunk stream
  * (role chunk, one chunk per word, finish chunk, usage chunk when
  * stream_options.include_usage, data: [DONE]).  xAI differences
- * (providers.md section 4): UUID ids, completion_tokens without the 3
+ * (docs/providers.md §4): UUID ids, completion_tokens without the 3
  * reasoning tokens, no finish_reason/logprobs keys before the final chunk,
  * the tool call in one delta.
  */

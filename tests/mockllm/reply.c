@@ -3,8 +3,8 @@
  *
  * One mock_req_t per chat request, from mock_reply_send() until finish(),
  * which is reached exactly once on every path (completed, client_closed,
- * cut) and frees the timers, the buffer and the context.  Rules from
- * c-libraries.md section 1:
+ * cut) and frees the timers, the buffer and the context.  Rules of
+ * libevent's evhttp that this relies on:
  *   - before anything is written evhttp does not read the socket, so a
  *     client that leaves during latency or hang is found by polling the
  *     fd every 20 ms (recv MSG_PEEK); the request is then answered with

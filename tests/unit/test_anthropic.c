@@ -1,6 +1,6 @@
 /*
  * test_anthropic.c - the Anthropic Messages adapter: every request mapping
- * row of providers.md §5, the response and every stop_reason row (§6.1),
+ * row of docs/providers.md §5, the response and every stop_reason row (§6.1),
  * usage with cache fields (§6.2), the stream translation of §6.3 on the
  * recorded streams (whole and cut at every byte boundary), mid-stream
  * errors and cut streams, and the error table of §2.5.

@@ -1,6 +1,6 @@
 /*
  * test_gemini.c - the Gemini Developer API adapter: the request mapping of
- * providers.md §5 (systemInstruction, user/model roles, functionCall and
+ * docs/providers.md §5 (systemInstruction, user/model roles, functionCall and
  * functionResponse with the name looked up by tool_call_id,
  * generationConfig, tools, toolConfig), responses with every finishReason
  * row of §6.1 and the usage of §6.2, the stream of §6.4 on the recorded

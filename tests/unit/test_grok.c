@@ -1,5 +1,5 @@
 /*
- * test_grok.c - the xAI adapter (providers.md §4): OpenAI wire with
+ * test_grok.c - the xAI adapter (docs/providers.md §4): OpenAI wire with
  * completion_tokens excluding reasoning (added back), chunks without
  * finish_reason/logprobs until the end, whole tool calls in one delta, and
  * the {"code","error":"text"} error body.

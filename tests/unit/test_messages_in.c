@@ -1,6 +1,6 @@
 /*
  * test_messages_in.c - translation for the Anthropic-compatible endpoint
- * POST /v1/messages: every request mapping row (providers.md §5
+ * POST /v1/messages: every request mapping row (docs/providers.md §5
  * "Anthropic-format in"), the validation errors, the response mapping of
  * §6.6 with every stop_reason, the stream translation of §6.5 on canonical
  * chunk sequences (exact event sequences) and on the recorded provider

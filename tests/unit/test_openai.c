@@ -1,5 +1,5 @@
 /*
- * test_openai.c - the OpenAI and openai-compatible adapters (providers.md
+ * test_openai.c - the OpenAI and openai-compatible adapters (docs/providers.md
  * §1) and the shared pieces of adapter.c: names, failure classes, usage
  * JSON, JSON-in-string arguments, data URIs.  Streams are the recorded
  * shapes of tests/unit/data/providers/ run through the SSE parser, whole

@@ -1,6 +1,6 @@
 /*
  * messages_in.c - translation for the gateway's Anthropic-compatible
- * endpoint POST /v1/messages (providers.md §2, §5 "Anthropic-format in",
+ * endpoint POST /v1/messages (docs/providers.md §2, §5 "Anthropic-format in",
  * §6.5, §6.6, §7, §10).  Any provider serves it through the canonical
  * (OpenAI Chat Completions) form.
  *
@@ -12,7 +12,7 @@
  * are dropped (no canonical counterpart).  tool_choice and
  * parallel_tool_calls are only sent along with tools: OpenAI refuses them
  * alone.  Role "system" in messages is accepted (API version 2026-10-21,
- * §11).
+ * §2.1).
  *
  * Responses: tool_use blocks make stop_reason "tool_use" even when the
  * upstream said "stop" (OpenAI-compatible servers do), since clients loop

@@ -1,6 +1,6 @@
 /*
  * messages_in.h - the gateway's Anthropic-compatible endpoint
- * (POST /v1/messages, providers.md §2, §5 "Anthropic-format in", §6.5,
+ * (POST /v1/messages, docs/providers.md §2, §5 "Anthropic-format in", §6.5,
  * §6.6, §7, §10): Anthropic Messages request -> canonical request,
  * canonical response -> Anthropic message, canonical stream chunks ->
  * Anthropic SSE events, HTTP status -> Anthropic error type.

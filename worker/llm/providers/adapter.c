@@ -81,7 +81,7 @@ bool orc_fail_retryable(orc_fail_class_t cls)
     }
 }
 
-/* providers.md §7: 408/409/5xx are worth another try, other 4xx are not. */
+/* docs/providers.md §7: 408/409/5xx are worth another try, other 4xx are not. */
 orc_fail_class_t orc_fail_class_for_status(int status)
 {
     if (status == 429)

@@ -1,5 +1,5 @@
 /*
- * anthropic.c - adapter for the Anthropic Messages API (providers.md §2,
+ * anthropic.c - adapter for the Anthropic Messages API (docs/providers.md §2,
  * mapping tables §5, §6.1-6.3).
  *
  * Requests: system/developer messages become the top-level "system"

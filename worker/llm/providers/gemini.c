@@ -1,6 +1,6 @@
 /*
  * gemini.c - adapter for the Gemini Developer API, v1beta REST
- * (providers.md §3, mapping tables §5, §6.1, §6.2, §6.4, §6.7).
+ * (docs/providers.md §3, mapping tables §5, §6.1, §6.2, §6.4, §6.7).
  *
  * Requests: system/developer text goes to systemInstruction, roles are
  * user/model, consecutive turns of one role are merged (the function

@@ -3,7 +3,7 @@
  * xAI Grok and OpenAI-compatible servers (vLLM, llama.cpp, Ollama).
  *
  * The canonical form is this wire, so requests and answers pass through;
- * what changes (providers.md §1, §4):
+ * what changes (docs/providers.md §1, §4):
  *  - requests get the upstream model id and, when streaming, stream:true
  *    with stream_options.include_usage:true forced (cost accounting); the
  *    usage chunk is dropped towards the client unless it asked for it;

@@ -52,7 +52,7 @@ typedef struct {
 
 void orc_http_out_free(orc_http_out_t *out);
 
-/* Token usage in the OpenAI view (providers.md §6.2). */
+/* Token usage in the OpenAI view (docs/providers.md §6.2). */
 typedef struct {
     int64_t prompt_tokens;     /* includes cached tokens */
     int64_t completion_tokens; /* includes reasoning tokens */

@@ -1,6 +1,6 @@
 /*
  * sse.h - incremental parser of a text/event-stream body (WHATWG rules,
- * as the OpenAI and Anthropic SDKs apply them; providers.md §10).
+ * as the OpenAI and Anthropic SDKs apply them; docs/providers.md §10).
  *
  * Bytes arrive in pieces cut anywhere; each complete event (terminated by
  * a blank line) is handed to the callback with its "event:" name (NULL
