@@ -32,6 +32,8 @@ typedef struct {
     _Atomic uint64_t not_before_ms;        /* Retry-After: no call before this time */
 } orc_breaker_t;
 
+/* The defaults below are orc_breaker_config_defaults' (the Redis client
+ * uses them); the DWA's breakers take theirs from the dwa.* settings. */
 typedef struct {
     uint32_t failure_threshold; /* consecutive failures that open it (default 5) */
     double failure_rate;        /* window failure rate that opens it (default 0.5) ... */

@@ -1,12 +1,18 @@
 /*
  * shm.h - layout of the one shared-memory segment.
  *
- * Made by the master before the first fork; it survives reloads.  Each
- * worker owns one cache-line-aligned slot and is its only writer.  The
- * master is the only writer of the header and of the retired totals,
- * into which it folds a dead worker's counters under a sequence counter
- * so readers never see a total go backwards.  There is no lock anywhere:
- * a process killed at any instruction cannot wedge the others.
+ * Made by the master before the first fork; it survives reloads.  Who
+ * writes what (docs/architecture.md section 2 has the full table):
+ *   - a slot: its worker, while the slot is claimed; the master only
+ *     claims a free slot before the fork (pid, state, generation, index)
+ *     and retires it after waitpid, folding its counters into the retired
+ *     totals under a sequence counter, so readers never see a total go
+ *     backwards;
+ *   - the header: the master, except the fleet-wide words every worker
+ *     changes with compare-and-swap or a single store: the breakers and
+ *     dwa_reset_ms.
+ * There is no lock anywhere: a process killed at any instruction cannot
+ * wedge the others.
  */
 #ifndef ORC_SHM_H
 #define ORC_SHM_H
@@ -146,7 +152,7 @@ typedef struct {
     uint32_t layout_version;
     uint32_t nslots;
     uint64_t size;
-    uint32_t nproviders;
+    uint32_t nproviders; /* unused: kept so the layout does not change */
     _Atomic int32_t master_pid;
     _Atomic uint32_t master_state;
     _Atomic uint32_t generation;
