@@ -23,6 +23,7 @@
  *   so late callers cannot extend or double a cooldown.
  * - not_before_ms only moves forward (CAS max), except on reset.
  */
+#include "common/assert.h"
 #include "common/breaker.h"
 
 #define STATE_MASK 0x3ULL
@@ -54,6 +55,50 @@ static uint32_t word_openings(uint64_t w)
 static uint64_t word_time(uint64_t w)
 {
     return w >> TIME_SHIFT;
+}
+
+/* A word that word_pack() can produce here: closed is all zero (no
+ * openings, no time); open and half-open have had at least one opening. */
+__attribute__((unused)) static bool word_valid(uint64_t w)
+{
+    uint64_t s = w & STATE_MASK;
+    if (s == ORC_BREAKER_CLOSED)
+        return w == 0;
+    return (s == ORC_BREAKER_OPEN || s == ORC_BREAKER_HALF_OPEN) && word_openings(w) >= 1;
+}
+
+/* The transitions of breaker.h: closed -> open and half-open -> open count
+ * one more opening; open -> half-open and half-open -> half-open (a new or
+ * an abandoned lease) keep them; half-open -> closed forgets them. */
+__attribute__((unused)) static bool transition_legal(uint64_t from, uint64_t to)
+{
+    uint32_t n = word_openings(from), grown = n < OPENINGS_MAX ? n + 1 : OPENINGS_MAX;
+    if (!word_valid(from) || !word_valid(to))
+        return false;
+    switch (word_state(from)) {
+    case ORC_BREAKER_CLOSED: return word_state(to) == ORC_BREAKER_OPEN && word_openings(to) == grown;
+    case ORC_BREAKER_OPEN: return word_state(to) == ORC_BREAKER_HALF_OPEN && word_openings(to) == n;
+    case ORC_BREAKER_HALF_OPEN:
+        return word_state(to) == ORC_BREAKER_CLOSED ||
+               (word_state(to) == ORC_BREAKER_HALF_OPEN && word_openings(to) == n) ||
+               (word_state(to) == ORC_BREAKER_OPEN && word_openings(to) == grown);
+    }
+    return false;
+}
+
+static uint64_t word_load(const orc_breaker_t *b)
+{
+    /* C11 atomic_load takes a non-const pointer; reading does not modify. */
+    uint64_t w = atomic_load((_Atomic uint64_t *)&b->word);
+    ORC_ASSERT(word_valid(w));
+    return w;
+}
+
+/* Every state change: one CAS from *W, the word last read, to NW. */
+static bool word_cas(orc_breaker_t *b, uint64_t *w, uint64_t nw)
+{
+    ORC_ASSERT(transition_legal(*w, nw));
+    return atomic_compare_exchange_strong(&b->word, w, nw);
 }
 
 /* cooldown_ms * 2^(openings-1), capped at cooldown_max_ms. */
@@ -90,14 +135,14 @@ orc_admit_t orc_breaker_admit(orc_breaker_t *b, const orc_breaker_config_t *c, u
     if (now_ms < atomic_load(&b->not_before_ms))
         return ORC_ADMIT_NO;
     uint64_t lease = now_ms + (c->probe_timeout_ms > 0 ? c->probe_timeout_ms : 1);
-    uint64_t w = atomic_load(&b->word);
+    uint64_t w = word_load(b);
     for (;;) {
         if (word_state(w) == ORC_BREAKER_CLOSED)
             return ORC_ADMIT_YES;
         if (now_ms < word_time(w))
             return ORC_ADMIT_NO; /* cooling down, or another caller holds the probe */
         uint64_t nw = word_pack(ORC_BREAKER_HALF_OPEN, word_openings(w), lease);
-        if (atomic_compare_exchange_strong(&b->word, &w, nw)) {
+        if (word_cas(b, &w, nw)) {
             atomic_store(&b->probe_deadline_ms, word_time(nw));
             return ORC_ADMIT_PROBE;
         }
@@ -111,9 +156,9 @@ void orc_breaker_success(orc_breaker_t *b, bool probe, uint64_t now_ms)
     atomic_store(&b->consecutive_failures, 0);
     if (!probe)
         return;
-    uint64_t w = atomic_load(&b->word);
+    uint64_t w = word_load(b);
     while (word_state(w) == ORC_BREAKER_HALF_OPEN) {
-        if (atomic_compare_exchange_strong(&b->word, &w, word_pack(ORC_BREAKER_CLOSED, 0, 0))) {
+        if (word_cas(b, &w, word_pack(ORC_BREAKER_CLOSED, 0, 0))) {
             atomic_store(&b->probe_deadline_ms, 0);
             return;
         }
@@ -124,7 +169,7 @@ void orc_breaker_failure(orc_breaker_t *b, const orc_breaker_config_t *c, bool p
                          uint32_t window_calls, uint32_t window_failures)
 {
     uint32_t consecutive = atomic_fetch_add(&b->consecutive_failures, 1) + 1;
-    uint64_t w = atomic_load(&b->word);
+    uint64_t w = word_load(b);
     for (;;) {
         orc_breaker_state_t s = word_state(w);
         if (s == ORC_BREAKER_OPEN)
@@ -135,7 +180,7 @@ void orc_breaker_failure(orc_breaker_t *b, const orc_breaker_config_t *c, bool p
             return;
         uint32_t openings = word_openings(w) < OPENINGS_MAX ? word_openings(w) + 1 : OPENINGS_MAX;
         uint64_t nw = word_pack(ORC_BREAKER_OPEN, openings, now_ms + breaker_cooldown(c, openings));
-        if (atomic_compare_exchange_strong(&b->word, &w, nw)) {
+        if (word_cas(b, &w, nw)) {
             if (s == ORC_BREAKER_HALF_OPEN)
                 atomic_store(&b->probe_deadline_ms, 0);
             return;
@@ -145,11 +190,10 @@ void orc_breaker_failure(orc_breaker_t *b, const orc_breaker_config_t *c, bool p
 
 void orc_breaker_probe_abandoned(orc_breaker_t *b)
 {
-    uint64_t w = atomic_load(&b->word);
+    uint64_t w = word_load(b);
     while (word_state(w) == ORC_BREAKER_HALF_OPEN) {
         /* A lease that ended at time 0: the next admit takes the probe. */
-        if (atomic_compare_exchange_strong(&b->word, &w,
-                                           word_pack(ORC_BREAKER_HALF_OPEN, word_openings(w), 0))) {
+        if (word_cas(b, &w, word_pack(ORC_BREAKER_HALF_OPEN, word_openings(w), 0))) {
             atomic_store(&b->probe_deadline_ms, 0);
             return;
         }
@@ -173,8 +217,7 @@ void orc_breaker_reset(orc_breaker_t *b)
 
 orc_breaker_state_t orc_breaker_state(const orc_breaker_t *b, uint64_t *open_until_ms, uint32_t *openings)
 {
-    /* C11 atomic_load takes a non-const pointer; reading does not modify. */
-    uint64_t w = atomic_load((_Atomic uint64_t *)&b->word);
+    uint64_t w = word_load(b);
     if (open_until_ms)
         *open_until_ms = word_time(w);
     if (openings)

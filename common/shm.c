@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common/assert.h"
 #include "common/orc.h"
 #include "common/shm.h"
 
@@ -19,6 +20,24 @@ static const uint64_t latency_bounds[] = {ORC_LATENCY_BOUNDS_US};
 _Static_assert(ORC_ARRAY_LEN(status_codes) < ORC_STATUS_MAX, "status table too long");
 _Static_assert(ORC_ARRAY_LEN(latency_bounds) + 1 == ORC_LATENCY_BUCKETS, "latency buckets");
 _Static_assert(sizeof(orc_counters_t) % sizeof(uint64_t) == 0, "counters are words");
+
+#if ORC_ASSERTS
+/* The last consistent sum this process read, to check the invariant
+ * above.  Readers are single-threaded processes. */
+static struct {
+    const orc_shm_t *shm;
+    uint64_t words[ORC_COUNTERS_WORDS];
+} last_sum;
+
+static void sum_check(const orc_shm_t *shm, const uint64_t *words)
+{
+    if (last_sum.shm == shm)
+        for (size_t i = 0; i < ORC_COUNTERS_WORDS; i++)
+            ORC_ASSERT(words[i] >= last_sum.words[i]);
+    last_sum.shm = shm;
+    memcpy(last_sum.words, words, sizeof(last_sum.words));
+}
+#endif
 
 static size_t shm_size(uint32_t nslots)
 {
@@ -42,6 +61,10 @@ orc_shm_t *orc_shm_create(uint32_t nslots)
 
 void orc_shm_destroy(orc_shm_t *shm)
 {
+#if ORC_ASSERTS
+    if (last_sum.shm == shm)
+        last_sum.shm = NULL; /* a new segment may be mapped at the same address */
+#endif
     if (shm != NULL)
         munmap(shm, shm->size);
 }
@@ -59,6 +82,7 @@ int orc_shm_slot_claim(orc_shm_t *shm, uint32_t generation, uint32_t index)
         orc_slot_t *s = &shm->slots[i];
         if (atomic_load(&s->state) != ORC_SLOT_FREE)
             continue;
+        ORC_ASSERT(atomic_load(&s->pid) == 0); /* freed by orc_shm_slot_retire, after its worker was reaped */
         atomic_store(&s->pid, 0);
         atomic_store(&s->generation, generation);
         atomic_store(&s->index, index);
@@ -75,7 +99,9 @@ int orc_shm_slot_claim(orc_shm_t *shm, uint32_t generation, uint32_t index)
 /* Master only, after the slot's worker was reaped: fold and free it. */
 void orc_shm_slot_retire(orc_shm_t *shm, int slot)
 {
+    ORC_CHECK(slot >= 0 && (uint32_t)slot < shm->nslots);
     orc_slot_t *s = &shm->slots[slot];
+    ORC_ASSERT(atomic_load(&s->state) != ORC_SLOT_FREE); /* claimed, and not retired twice */
     _Atomic uint64_t *from = (_Atomic uint64_t *)&s->counters;
     _Atomic uint64_t *to = (_Atomic uint64_t *)&shm->retired;
     atomic_fetch_add_explicit(&shm->fold_seq, 1, memory_order_acq_rel);
@@ -114,8 +140,12 @@ void orc_shm_sum(const orc_shm_t *shm, orc_counters_t *out)
             continue;
         sum_once(shm, words);
         atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(seq, memory_order_relaxed) == before)
+        if (atomic_load_explicit(seq, memory_order_relaxed) == before) {
+#if ORC_ASSERTS
+            sum_check(shm, words);
+#endif
             return;
+        }
     }
     sum_once(shm, words); /* the master cannot fold forever; best effort */
 }

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/channel.h"
 #include "common/log.h"
 #include "common/orc.h"
@@ -85,6 +86,8 @@ int orc_proc_spawn(orc_master_t *m, uint32_t generation, int index, const orc_co
         orc_log_error("no free shared-memory slot for worker#%d/g%u", index, generation);
         return ORC_ERR;
     }
+    ORC_CHECK((uint32_t)slot < m->nprocs);
+    ORC_ASSERT(m->procs[slot].state == ORC_PROC_FREE); /* entry i and slot i belong to the same worker */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
         orc_log_error("socketpair: %s", strerror(errno));
         orc_shm_slot_retire(m->shm, slot);
@@ -136,6 +139,7 @@ void orc_proc_reap(orc_master_t *m)
             continue;
         }
         int slot = (int)(p - m->procs);
+        ORC_ASSERT(atomic_load(&m->shm->slots[slot].pid) == (int32_t)pid); /* the slot is this worker's */
         close(p->channel_fd);
         p->channel_fd = -1;
         orc_shm_slot_retire(m->shm, slot);

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/channel.h"
 #include "common/log.h"
 #include "common/orc.h"
@@ -63,6 +64,7 @@ typedef struct {
 
 static void heartbeat(orc_worker_t *w)
 {
+    ORC_ASSERT(atomic_load(&w->svc.slot->pid) == (int32_t)getpid()); /* the master never reuses a live slot */
     atomic_store_explicit(&w->svc.slot->heartbeat_ms, orc_now_ms(), memory_order_relaxed);
 }
 
@@ -315,7 +317,14 @@ static void init_worker(orc_worker_t *w, const orc_worker_args_t *a)
     w->svc.cfg = a->cfg;
     w->svc.shm = a->shm;
     w->slot_index = a->slot;
+    ORC_CHECK(a->slot >= 0 && (uint32_t)a->slot < a->shm->nslots);
     w->svc.slot = &a->shm->slots[a->slot];
+    /* Claimed by the master for this worker; the master writes our pid
+     * after fork, so it may not be there yet. */
+    ORC_CHECK(atomic_load(&w->svc.slot->state) == ORC_SLOT_STARTING &&
+              atomic_load(&w->svc.slot->generation) == a->generation &&
+              atomic_load(&w->svc.slot->index) == (uint32_t)a->index);
+    ORC_ASSERT(atomic_load(&w->svc.slot->pid) == 0 || atomic_load(&w->svc.slot->pid) == (int32_t)getpid());
     w->svc.generation = a->generation;
     w->svc.index = a->index;
     w->svc.channel_fd = a->channel_fd;

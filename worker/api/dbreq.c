@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "common/orc.h"
 #include "common/util.h"
@@ -82,6 +83,7 @@ static void unavailable(orc_dbreq_t *d, const char *why)
 static void on_pg(void *arg, orc_pg_rc_t rc, const PGresult *res, const char *error)
 {
     orc_dbreq_t *d = arg;
+    ORC_ASSERT(d->pg_id > 0 && d->redis_id == 0);
     d->pg_id = 0;
     if (rc == ORC_PG_CLOSED) { /* the worker is exiting: its HTTP server is gone */
         dbreq_free(d);
@@ -102,6 +104,7 @@ void orc_dbreq_query(orc_dbreq_t *d, const char *sql, int nparams, const char *c
                      orc_dbreq_pg_cb cb)
 {
     orc_db_t *db = orc_api_env(d->rq)->db;
+    ORC_ASSERT(d->pg_id == 0 && d->redis_id == 0); /* one step at a time */
     d->pg_cb = cb;
     int id = orc_db_query(db, sql, nparams, values, on_pg, d);
     if (id > 0) {
@@ -116,6 +119,7 @@ void orc_dbreq_query(orc_dbreq_t *d, const char *sql, int nparams, const char *c
 static void on_redis(void *arg, orc_redis_rc_t rc, const redisReply *reply)
 {
     orc_dbreq_t *d = arg;
+    ORC_ASSERT(d->redis_id > 0 && d->pg_id == 0);
     d->redis_id = 0;
     if (rc == ORC_REDIS_CLOSED) { /* the worker is exiting */
         dbreq_free(d);
@@ -128,6 +132,7 @@ void orc_dbreq_redis(orc_dbreq_t *d, orc_dbreq_redis_cb cb, int argc, const char
                      const size_t *argvlen)
 {
     orc_redis_t *r = orc_api_env(d->rq)->redis;
+    ORC_ASSERT(d->pg_id == 0 && d->redis_id == 0); /* one step at a time */
     d->redis_cb = cb;
     int id = r != NULL ? orc_redis_command(r, on_redis, d, argc, argv, argvlen) : ORC_ERR;
     if (id > 0) {

@@ -32,6 +32,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/orc.h"
@@ -264,6 +265,7 @@ static void release(orc_req_t *rq)
         h->env.hooks.release(h->env.hooks.arg, rq);
     free(rq->path_buf);
     free(rq);
+    ORC_ASSERT(h->inflight > 0); /* this context was one of them */
     h->inflight--;
     h->last_reply_ms = orc_now_ms();
     atomic_store_explicit(&h->env.slot->inflight, h->inflight, memory_order_relaxed);

@@ -47,6 +47,7 @@
 #include <stddef.h>
 #include <strings.h>
 
+#include "common/assert.h"
 #include "common/orc.h"
 #include "worker/llm/dwa.h"
 
@@ -333,8 +334,8 @@ static void order_rotate(int *order, int k, uint64_t rr)
     reverse(order, 0, k);
 }
 
-int orc_dwa_order(const orc_dwa_input_t *in, const double *score, int n, orc_dwa_strategy_t strategy,
-                  double exploration, uint64_t (*rng)(void *arg), void *rng_arg, uint64_t rr, int *order)
+static int dwa_order(const orc_dwa_input_t *in, const double *score, int n, orc_dwa_strategy_t strategy,
+                     double exploration, uint64_t (*rng)(void *arg), void *rng_arg, uint64_t rr, int *order)
 {
     int k = 0;
     for (int i = 0; i < n; i++) /* available ones first, in configuration order */
@@ -354,5 +355,39 @@ int orc_dwa_order(const orc_dwa_input_t *in, const double *score, int n, orc_dwa
         break;
     case ORC_DWA_PRIORITY: break;
     }
+    return k;
+}
+
+_Static_assert(ORC_DWA_CANDIDATES <= 32, "the permutation check keeps one bit per candidate in 32");
+
+/* ORDER[0..N) holds each of 0..N-1 exactly once.  O(N), on the request
+ * path of checked builds. */
+__attribute__((unused)) static bool is_permutation(const int *order, int n)
+{
+    uint32_t seen = 0;
+    for (int i = 0; i < n; i++) {
+        if (order[i] < 0 || order[i] >= n || (seen & (1u << order[i])))
+            return false;
+        seen |= 1u << order[i];
+    }
+    return true;
+}
+
+/* The K available candidates come first, the unavailable ones after. */
+__attribute__((unused)) static bool available_first(const orc_dwa_input_t *in, const int *order, int n, int k)
+{
+    for (int i = 0; i < n; i++)
+        if (in[order[i]].available != (i < k))
+            return false;
+    return true;
+}
+
+int orc_dwa_order(const orc_dwa_input_t *in, const double *score, int n, orc_dwa_strategy_t strategy,
+                  double exploration, uint64_t (*rng)(void *arg), void *rng_arg, uint64_t rr, int *order)
+{
+    ORC_ASSERT(n >= 0 && n <= ORC_DWA_CANDIDATES);
+    int k = dwa_order(in, score, n, strategy, exploration, rng, rng_arg, rr, order);
+    ORC_ASSERT(k >= 0 && k <= n && is_permutation(order, n));
+    ORC_ASSERT(available_first(in, order, n, k));
     return k;
 }

@@ -62,12 +62,13 @@ double orc_dwa_accuracy(const orc_dwa_input_t *in);
 void orc_dwa_score(const orc_dwa_input_t *in, int n, orc_dwa_policy_t policy, const orc_dwa_weights_t *w,
                    double *score);
 
-/* Writes a permutation of the N candidates into ORDER: available ones
- * first (chosen by STRATEGY: load_balanced picks the first by weighted
- * random on SCORE, with probability EXPLORATION uniformly; the rest follow
- * by descending score), unavailable ones last (still tried as a last
- * resort).  RNG returns uniform 64-bit numbers; RR is a counter the caller
- * increments per request.  Returns the number of available candidates. */
+/* Writes a permutation of the N candidates (at most ORC_DWA_CANDIDATES)
+ * into ORDER: available ones first (chosen by STRATEGY: load_balanced
+ * picks the first by weighted random on SCORE, with probability
+ * EXPLORATION uniformly; the rest follow by descending score), unavailable
+ * ones last (still tried as a last resort).  RNG returns uniform 64-bit
+ * numbers; RR is a counter the caller increments per request.  Returns the
+ * number of available candidates. */
 int orc_dwa_order(const orc_dwa_input_t *in, const double *score, int n, orc_dwa_strategy_t strategy,
                   double exploration, uint64_t (*rng)(void *arg), void *rng_arg, uint64_t rr, int *order);
 

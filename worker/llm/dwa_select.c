@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "common/orc.h"
 #include "common/util.h"
@@ -151,6 +152,7 @@ void orc_dwa_rank(orc_dwa_t *d, int *providers, char (*models)[128], int n)
     char keep_models[ORC_DWA_CANDIDATES][128];
     n = ORC_MIN(n, ORC_DWA_CANDIDATES);
     for (int i = 0; i < n; i++) {
+        ORC_ASSERT(providers[i] >= 0 && providers[i] < (int)ORC_ARRAY_LEN(d->view));
         in[i] = d->view[providers[i]].input;
         score[i] = d->view[providers[i]].score;
         keep[i] = providers[i];

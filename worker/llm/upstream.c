@@ -20,6 +20,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "common/orc.h"
 #include "common/util.h"
@@ -34,6 +35,7 @@ struct orc_upstream_s {
     orc_call_t *calls; /* doubly linked list of live calls */
     CURL *pool[EASY_POOL_MAX];
     int npool;
+    int in_curl; /* inside curl_multi_socket_action, where curl runs our callbacks */
 };
 
 struct orc_call_s {
@@ -63,7 +65,9 @@ static void on_socket_event(evutil_socket_t fd, short what, void *arg)
     orc_upstream_t *u = arg;
     int running = 0;
     int flags = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    u->in_curl++;
     curl_multi_socket_action(u->multi, fd, flags, &running);
+    u->in_curl--;
     check_done(u);
 }
 
@@ -73,7 +77,9 @@ static void on_curl_timer(evutil_socket_t fd, short what, void *arg)
     int running = 0;
     (void)fd;
     (void)what;
+    u->in_curl++;
     curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    u->in_curl--;
     check_done(u);
 }
 
@@ -141,6 +147,7 @@ orc_upstream_t *orc_upstream_new(struct event_base *base)
 static void call_free(orc_call_t *c)
 {
     orc_upstream_t *u = c->up;
+    ORC_ASSERT(u->in_curl == 0 && !c->in_callback); /* curl is never called from inside its callbacks */
     if (c->easy != NULL) {
         curl_multi_remove_handle(u->multi, c->easy);
         if (u->npool < EASY_POOL_MAX) { /* reuse saves an allocation of several KiB per call */
@@ -191,6 +198,7 @@ void orc_call_cancel(orc_call_t *c)
 
 static void finish(orc_call_t *c)
 {
+    ORC_ASSERT(c->up->in_curl == 0); /* on_done runs outside curl's callbacks */
     c->res.total_us = orc_now_us() - c->started_us;
     if (!c->cancelled)
         c->cbs.on_done(c->arg, &c->res);
@@ -434,6 +442,7 @@ static orc_call_t *launch(orc_call_t *c, const char *url, const orc_call_timeout
 {
     set_options(c, url, t);
     arm(c->first_byte_ev, t->first_byte_timeout_ms);
+    ORC_ASSERT(c->up->in_curl == 0);
     if (curl_multi_add_handle(c->up->multi, c->easy) != CURLM_OK) {
         call_free(c);
         return NULL;

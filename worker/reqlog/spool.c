@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "common/orc.h"
 #include "worker/reqlog/spool.h"
@@ -337,6 +338,10 @@ uint64_t orc_spool_checkpoint(const orc_spool_t *s)
 
 int orc_spool_set_checkpoint(orc_spool_t *s, uint64_t offset)
 {
+    /* Past the end, the records appended later would never be shipped. */
+    ORC_CHECK(offset >= ORC_SPOOL_HEADER && offset <= s->end);
+    /* Forward only, but for the compaction that cut the file back. */
+    ORC_ASSERT(offset >= s->checkpoint || (offset == ORC_SPOOL_HEADER && s->end == ORC_SPOOL_HEADER));
     if (write_all_at(s->fd, &offset, sizeof(offset), CHECKPOINT_AT) != ORC_OK) {
         orc_log_error("cannot write the checkpoint of %s: %s", s->path, strerror(errno));
         return ORC_ERR;

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "common/orc.h"
 #include "common/util.h"
@@ -260,6 +261,7 @@ static void keep_result(orc_pg_t *pg, PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
     bool is_error = st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY;
+    ORC_ASSERT(pg->cb != NULL); /* results belong to the query in flight */
     bool have_error = pg->result && PQresultStatus(pg->result) != PGRES_COMMAND_OK &&
                       PQresultStatus(pg->result) != PGRES_TUPLES_OK &&
                       PQresultStatus(pg->result) != PGRES_EMPTY_QUERY;
@@ -373,6 +375,7 @@ int orc_pg_query(orc_pg_t *pg, const char *sql, int nparams, const char *const *
         orc_log_warn("database %s: cannot send a query: %s", pg->where, conn_message(pg->conn));
         return ORC_ERR; /* a broken connection is noticed by its read event */
     }
+    ORC_ASSERT(pg->result == NULL); /* the previous query's result went with its callback */
     pg->n_queries++;
     pg->cb = cb;
     pg->arg = arg;

@@ -47,6 +47,7 @@
 
 #include <curl/curl.h>
 
+#include "common/assert.h"
 #include "common/breaker.h"
 #include "common/log.h"
 #include "common/orc.h"
@@ -141,6 +142,7 @@ static void set_error(orc_redis_t *r, const char *msg)
 
 static void list_push(cmd_list_t *l, cmd_t *c)
 {
+    ORC_ASSERT(c->list == NULL); /* on one list at a time */
     c->list = l;
     c->next = NULL;
     c->prev = l->tail;
@@ -155,6 +157,7 @@ static void list_push(cmd_list_t *l, cmd_t *c)
 static void list_unlink(cmd_t *c)
 {
     cmd_list_t *l = c->list;
+    ORC_ASSERT(l != NULL && l->n > 0);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -186,6 +189,7 @@ static void cmd_release(cmd_t *c)
 static void cmd_finish(cmd_t *c, orc_redis_rc_t rc, const redisReply *reply)
 {
     orc_redis_t *r = c->r;
+    ORC_ASSERT(c->list != NULL); /* listed until finished: at most one callback */
     list_unlink(c);
     if (rc != ORC_REDIS_OK)
         r->n_failures++;
@@ -275,6 +279,7 @@ static void conn_end(orc_redis_t *r, orc_redis_rc_t rc, bool free_ac, const char
         after_failure(r);
     }
     fail_sent(r, rc); /* before freeing AC: its NULL replies then find them finished */
+    ORC_ASSERT(r->sent.n == 0 && r->sent.head == NULL);
     if (ac != NULL && free_ac)
         redisAsyncFree(ac);
 }
