@@ -10,6 +10,10 @@
  * before the schema is ready.  A query waits at most
  * database.pool_timeout seconds for a free connection; with no connection
  * up it is refused at once, so endpoints answer 503 without waiting.
+ *
+ * Invariant: a query is on exactly one list at a time, the waiting list
+ * (FIFO) or the running list (on a connection), or on none while it moves
+ * between them or is being freed; query_t.list says which (checked).
  */
 #include <event2/event.h>
 #include <json-c/json.h>
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "common/migrations.h"
 #include "common/orc.h"
@@ -26,8 +31,11 @@
 
 #define MIGRATE_RETRY_MS 10000
 
+typedef enum { ON_NO_LIST = 0, ON_WAITING_LIST, ON_RUNNING_LIST } query_list_t;
+
 typedef struct query_s query_t;
 struct query_s {
+    query_list_t list;
     orc_db_t *db;
     int id;
     const char *sql;
@@ -135,6 +143,7 @@ static int conns_up(const orc_db_t *db)
 
 static void query_free(query_t *q)
 {
+    ORC_ASSERT(q->list == ON_NO_LIST);
     for (int i = 0; i < q->nparams; i++)
         free(q->values[i]);
     free(q);
@@ -142,11 +151,35 @@ static void query_free(query_t *q)
 
 static void unlink_running(orc_db_t *db, query_t *q)
 {
+    ORC_ASSERT(q->list == ON_RUNNING_LIST);
     for (query_t **p = &db->running; *p != NULL; p = &(*p)->next)
         if (*p == q) {
             *p = q->next;
+            q->next = NULL;
+            q->list = ON_NO_LIST;
             return;
         }
+    ORC_ASSERT(!"a running query is on the running list");
+}
+
+static void push_running(orc_db_t *db, query_t *q)
+{
+    ORC_ASSERT(q->list == ON_NO_LIST && q->next == NULL);
+    q->next = db->running;
+    q->list = ON_RUNNING_LIST;
+    db->running = q;
+}
+
+static void push_waiting(orc_db_t *db, query_t *q)
+{
+    ORC_ASSERT(q->list == ON_NO_LIST && q->next == NULL);
+    q->list = ON_WAITING_LIST;
+    if (db->wait_tail)
+        db->wait_tail->next = q;
+    else
+        db->wait_head = q;
+    db->wait_tail = q;
+    db->nwaiting++;
 }
 
 static void on_answer(void *arg, orc_pg_rc_t rc, const PGresult *res, const char *error)
@@ -165,11 +198,13 @@ static query_t *wait_pop(orc_db_t *db)
 {
     query_t *q = db->wait_head;
     if (q != NULL) {
+        ORC_ASSERT(q->list == ON_WAITING_LIST && db->nwaiting > 0);
         db->wait_head = q->next;
         if (db->wait_head == NULL)
             db->wait_tail = NULL;
         db->nwaiting--;
         q->next = NULL;
+        q->list = ON_NO_LIST;
     }
     return q;
 }
@@ -199,8 +234,7 @@ static void dispatch(orc_db_t *db)
         if (!start_on_free_conn(db, q))
             break;
         wait_pop(db); /* before Q->next links it into the running list */
-        q->next = db->running;
-        db->running = q;
+        push_running(db, q);
     }
     if (db->wait_head != NULL && conns_up(db) == db->nconns)
         conn_add(db); /* everyone is busy: grow within the worker's share */
@@ -218,6 +252,7 @@ static void fail_expired(orc_db_t *db, uint64_t now)
             else
                 keep = q;
             tail = q;
+            q->list = ON_WAITING_LIST;
             db->nwaiting++;
             continue;
         }
@@ -324,12 +359,7 @@ int orc_db_query(orc_db_t *db, const char *sql, int nparams, const char *const *
         }
     q->id = db->last_id = db->last_id == INT32_MAX ? 1 : db->last_id + 1;
     q->deadline_ms = orc_now_ms() + (uint64_t)db->cfg->db_pool_timeout * 1000;
-    if (db->wait_tail)
-        db->wait_tail->next = q;
-    else
-        db->wait_head = q;
-    db->wait_tail = q;
-    db->nwaiting++;
+    push_waiting(db, q);
     struct timeval tv = {0, 0}; /* from the loop: CB never runs inside this call */
     event_add(db->timer_ev, &tv);
     return q->id;
