@@ -18,6 +18,9 @@
 #include "worker/llm/dwa_select.h"
 
 #define REFRESH_MS 250
+
+/* Every configured provider can be a candidate of one ranking. */
+_Static_assert(ORC_DWA_CANDIDATES >= ORC_PROVIDERS_MAX, "raise ORC_DWA_CANDIDATES");
 #define DEFAULT_TOKENS_IN 500 /* cost estimate before any call */
 #define DEFAULT_TOKENS_OUT 200
 

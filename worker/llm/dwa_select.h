@@ -42,7 +42,7 @@ typedef struct orc_dwa_s {
     orc_dwa_strategy_t strategy;
     uint64_t rr;
     struct event *timer;
-    orc_dwa_view_t view[16]; /* by provider configuration index */
+    orc_dwa_view_t view[ORC_PROVIDERS_MAX]; /* by provider configuration index */
     uint64_t refreshed_ms;
 } orc_dwa_t;
 
