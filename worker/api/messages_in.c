@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/assert.h"
 #include "common/json.h"
 #include "common/orc.h"
 #include "worker/api/messages_in.h"
@@ -825,6 +826,7 @@ static json_object *error_body(const char *type, const char *message)
 static void send_error(orc_messages_stream_t *s, const char *type, const char *message, orc_sse_out_fn out,
                        void *arg)
 {
+    ORC_ASSERT(!s->ended); /* nothing after message_stop or an error */
     s->ended = true;
     send_event(error_body(type, message), out, arg);
 }
@@ -914,6 +916,7 @@ static void block_stop(orc_messages_stream_t *s, orc_sse_out_fn out, void *arg)
 static void block_start(orc_messages_stream_t *s, json_object *cb, orc_sse_out_fn out, void *arg)
 {
     block_stop(s, out, arg);
+    ORC_ASSERT(s->started && !s->ended); /* after message_start, before the end */
     s->open_block = s->next_block++;
     json_object *ev = event_new("content_block_start");
     orc_json_add_int(ev, "index", s->open_block);
@@ -925,6 +928,8 @@ static void block_start(orc_messages_stream_t *s, json_object *cb, orc_sse_out_f
 static void block_delta(orc_messages_stream_t *s, const char *type, const char *key, const char *value,
                         orc_sse_out_fn out, void *arg)
 {
+    /* the open block, the last one started */
+    ORC_ASSERT(!s->ended && s->open_block >= 0 && s->open_block == s->next_block - 1);
     json_object *ev = event_new("content_block_delta"), *d = event_new(type);
     orc_json_add_int(ev, "index", s->open_block);
     orc_json_add_str(d, key, value);
