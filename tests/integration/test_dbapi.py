@@ -377,8 +377,12 @@ def test_two_gateways_starting_together_migrate_once():
         gw.start(wait_ready=False)
     for gw in gws:
         wait_until(gw.ready, 15, what="readiness")
+        # Each worker has its own pool: one may answer healthy while the
+        # other still waits for the migration lock, so both answers are
+        # awaited rather than read once.
         wait_until(lambda: gw.get("/api/db/health").status == 200, 15, interval=0.1, what="database healthy")
-        check(gw.get_json("/api/health")["services"]["database"]["status"] == "healthy", "healthy")
+        wait_until(lambda: gw.get_json("/api/health")["services"]["database"]["status"] == "healthy", 15,
+                   interval=0.1, what="/api/health: database healthy")
     check_migrated_once(pg)
     with open(os.path.join(pg.dir, "server.log"), errors="replace") as f:
         log = f.read()
