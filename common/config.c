@@ -159,16 +159,6 @@ static bool *field_bool(orc_config_t *cfg, const cfg_item_t *it)
     return (bool *)((char *)cfg + it->offset);
 }
 
-static void set_str(char **slot, const char *value)
-{
-    free(*slot);
-    *slot = strdup(value ? value : "");
-    if (*slot == NULL) {
-        fputs("orchesity: out of memory\n", stderr);
-        abort(); /* only reachable at start-up or reload, never on a request */
-    }
-}
-
 int orc_config_cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -228,21 +218,21 @@ static void set_defaults(orc_config_t *cfg)
     orc_providers_config_defaults(&cfg->providers);
     cfg->health_check_interval = 30;
     cfg->metrics_collection_interval = 60;
-    set_str(&cfg->user, "");
-    set_str(&cfg->error_log, "stderr");
-    set_str(&cfg->access_log, "stdout");
-    set_str(&cfg->master_key, "");
-    set_str(&cfg->database_url, "");
-    set_str(&cfg->redis_url, "");
+    orc_config_read_set(&cfg->user, "");
+    orc_config_read_set(&cfg->error_log, "stderr");
+    orc_config_read_set(&cfg->access_log, "stdout");
+    orc_config_read_set(&cfg->master_key, "");
+    orc_config_read_set(&cfg->database_url, "");
+    orc_config_read_set(&cfg->redis_url, "");
     cfg->reqlog_enabled = true;
     cfg->reqlog_spool_max_mb = 1024;
     cfg->reqlog_truncate_bytes = 4096;
-    set_str(&cfg->reqlog_spool_dir, "/var/lib/orchesity/spool");
-    set_str(&cfg->reqlog_prompts, "full");
-    set_str(&cfg->reqlog_answers, "full");
-    set_str(&cfg->cache_namespace, "orchesity");
-    set_str(&cfg->routing_strategy, "load_balanced");
-    set_str(&cfg->selection_policy, "weighted_composite");
+    orc_config_read_set(&cfg->reqlog_spool_dir, "/var/lib/orchesity/spool");
+    orc_config_read_set(&cfg->reqlog_prompts, "full");
+    orc_config_read_set(&cfg->reqlog_answers, "full");
+    orc_config_read_set(&cfg->cache_namespace, "orchesity");
+    orc_config_read_set(&cfg->routing_strategy, "load_balanced");
+    orc_config_read_set(&cfg->selection_policy, "weighted_composite");
 }
 
 /* "0.0.0.0:8000", "*:8000", "[::1]:8000", "127.0.0.1:80", "8000" */
@@ -428,7 +418,7 @@ static int read_item(orc_config_t *cfg, const cfg_item_t *it, const config_setti
     }
     if (it->type == CFG_ENUM && enum_ok(it->choices, v) != ORC_OK)
         return orc_config_read_error(err, errlen, s, "%s must be one of %s", it->path, it->choices);
-    set_str(field_str(cfg, it), v);
+    orc_config_read_set(field_str(cfg, it), v);
     return ORC_OK;
 }
 
@@ -505,7 +495,7 @@ static int env_item(orc_config_t *cfg, const cfg_item_t *it, const char *v, char
         if (enum_ok(it->choices, v) != ORC_OK)
             break;
         /* fall through */
-    default: set_str(field_str(cfg, it), v); return ORC_OK;
+    default: orc_config_read_set(field_str(cfg, it), v); return ORC_OK;
     }
     if (it->type == CFG_INT || it->type == CFG_WORKERS)
         snprintf(err, errlen, "environment %s: must be an integer %ld..%ld%s", it->env, it->min, it->max,
@@ -660,6 +650,6 @@ void orc_config_keep_fixed(orc_config_t *next, const orc_config_t *current)
     next->shm_slots_setting = current->shm_slots_setting;
     if (strcmp(next->user, current->user) != 0) {
         orc_log_warn("server.user cannot change while running: keeping \"%s\"", current->user);
-        set_str(&next->user, current->user);
+        orc_config_read_set(&next->user, current->user);
     }
 }

@@ -11,6 +11,23 @@
 #include "common/config_read.h"
 #include "common/orc.h"
 
+char *orc_config_read_strdup(const char *s)
+{
+    char *copy = strdup(s ? s : "");
+    if (copy == NULL) {
+        fputs("orchesity: out of memory\n", stderr);
+        abort();
+    }
+    return copy;
+}
+
+void orc_config_read_set(char **slot, const char *value)
+{
+    char *copy = orc_config_read_strdup(value);
+    free(*slot);
+    *slot = copy;
+}
+
 int orc_config_read_error(char *err, size_t errlen, const config_setting_t *s, const char *fmt, ...)
 {
     size_t n = 0;
@@ -38,12 +55,6 @@ int orc_config_read_secret_file(const char *var, const char *file, char **slot, 
         buf[0] = '\0';
     fclose(f);
     buf[strcspn(buf, "\r\n")] = '\0';
-    char *copy = strdup(buf);
-    if (copy == NULL) {
-        fputs("orchesity: out of memory\n", stderr);
-        abort(); /* only reachable at start-up or reload, never on a request */
-    }
-    free(*slot);
-    *slot = copy;
+    orc_config_read_set(slot, buf);
     return ORC_OK;
 }

@@ -14,6 +14,12 @@ struct config_setting_t;
 int orc_config_read_error(char *err, size_t errlen, const struct config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A copy of S ("" for NULL); the process aborts when out of memory, which
+ * can only happen at start-up or on a reload, never on a request. */
+char *orc_config_read_strdup(const char *s);
+/* Replaces *SLOT (freed) with a copy of VALUE, as orc_config_read_strdup. */
+void orc_config_read_set(char **slot, const char *value);
+
 /* VAR_FILE=PATH: SLOT becomes the file's first line (newline trimmed). */
 int orc_config_read_secret_file(const char *var, const char *path, char **slot, char *err, size_t errlen);
 

@@ -66,32 +66,16 @@ static int known_keys(const config_setting_t *g, const char **keys, size_t n, co
 static int get_string(const config_setting_t *g, const char *key, char **slot, bool required, char *err,
                       size_t errlen);
 
-static char *dup_or_die(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (d == NULL) {
-        fputs("orchesity: out of memory\n", stderr);
-        abort(); /* start-up or reload only */
-    }
-    return d;
-}
-
-static void set(char **slot, const char *v)
-{
-    free(*slot);
-    *slot = dup_or_die(v);
-}
-
 static void provider_base(orc_provider_config_t *p, const char *name, const char *type)
 {
     memset(p, 0, sizeof(*p));
-    p->name = dup_or_die(name);
-    p->type = dup_or_die(type);
-    p->base_url = dup_or_die("");
-    p->api_key_env = dup_or_die("");
-    p->api_key = dup_or_die("");
-    p->anthropic_version = dup_or_die("2023-06-01");
-    p->default_model = dup_or_die("");
+    p->name = orc_config_read_strdup(name);
+    p->type = orc_config_read_strdup(type);
+    p->base_url = orc_config_read_strdup("");
+    p->api_key_env = orc_config_read_strdup("");
+    p->api_key = orc_config_read_strdup("");
+    p->anthropic_version = orc_config_read_strdup("2023-06-01");
+    p->default_model = orc_config_read_strdup("");
     p->connect_timeout_ms = 5000;
     p->first_byte_timeout_ms = 60000;
     p->idle_timeout_ms = 30000;
@@ -108,12 +92,12 @@ void orc_providers_config_defaults(orc_providers_config_t *pc)
         const default_provider_t *d = &defaults[i];
         orc_provider_config_t *p = &pc->list[pc->n++];
         provider_base(p, d->name, d->name);
-        set(&p->base_url, d->base_url);
-        set(&p->api_key_env, d->key_env);
-        set(&p->default_model, d->default_model);
+        orc_config_read_set(&p->base_url, d->base_url);
+        orc_config_read_set(&p->api_key_env, d->key_env);
+        orc_config_read_set(&p->default_model, d->default_model);
         for (int m = 0; m < d->nmodels; m++) {
             const default_model_t *dm = &d->models[m];
-            p->models[m] = (orc_model_config_t){dup_or_die(dm->id), dm->input, dm->cached_input,
+            p->models[m] = (orc_model_config_t){orc_config_read_strdup(dm->id), dm->input, dm->cached_input,
                                                 dm->cache_write, dm->output};
         }
         p->nmodels = d->nmodels;
@@ -221,7 +205,7 @@ static int get_string(const config_setting_t *g, const char *key, char **slot, b
         return required ? orc_config_read_error(err, errlen, g, "providers: '%s' is required", key) : ORC_OK;
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
         return orc_config_read_error(err, errlen, s, "providers: '%s' must be a string", key);
-    set(slot, config_setting_get_string(s));
+    orc_config_read_set(slot, config_setting_get_string(s));
     return ORC_OK;
 }
 
@@ -383,7 +367,7 @@ static int resolve_key(orc_provider_config_t *p, char *err, size_t errlen)
     if (file && *file)
         return orc_config_read_secret_file(p->api_key_env, file, &p->api_key, err, errlen);
     if (value && *value)
-        set(&p->api_key, value);
+        orc_config_read_set(&p->api_key, value);
     return ORC_OK;
 }
 
@@ -407,7 +391,7 @@ int orc_providers_config_env(orc_providers_config_t *pc, char *err, size_t errle
                 snprintf(err, errlen, "environment %s: must start with http:// or https://", urls[u].var);
                 return ORC_ERR;
             }
-            set(&p->base_url, v);
+            orc_config_read_set(&p->base_url, v);
             size_t ul = strlen(p->base_url);
             while (ul > 0 && p->base_url[ul - 1] == '/')
                 p->base_url[--ul] = '\0';
