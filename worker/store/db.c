@@ -151,15 +151,15 @@ static void query_free(query_t *q)
 
 static void unlink_running(orc_db_t *db, query_t *q)
 {
-    ORC_ASSERT(q->list == ON_RUNNING_LIST);
-    for (query_t **p = &db->running; *p != NULL; p = &(*p)->next)
-        if (*p == q) {
-            *p = q->next;
-            q->next = NULL;
-            q->list = ON_NO_LIST;
-            return;
-        }
-    ORC_ASSERT(!"a running query is on the running list");
+    query_t **p = &db->running;
+    while (*p != NULL && *p != q)
+        p = &(*p)->next;
+    ORC_ASSERT(q->list == ON_RUNNING_LIST && *p == q);
+    if (*p == NULL)
+        return;
+    *p = q->next;
+    q->next = NULL;
+    q->list = ON_NO_LIST;
 }
 
 static void push_running(orc_db_t *db, query_t *q)
@@ -244,16 +244,11 @@ static void dispatch(orc_db_t *db)
 
 static void fail_expired(orc_db_t *db, uint64_t now)
 {
-    query_t *keep = NULL, *tail = NULL, *q;
+    query_t *keep = NULL, **keep_end = &keep, *q;
     while ((q = wait_pop(db)) != NULL) {
         if (q->cb != NULL && now < q->deadline_ms && conns_up(db) > 0 && db->schema_ready) {
-            if (tail)
-                tail->next = q;
-            else
-                keep = q;
-            tail = q;
-            q->list = ON_WAITING_LIST;
-            db->nwaiting++;
+            *keep_end = q;
+            keep_end = &q->next;
             continue;
         }
         if (q->cb != NULL)
@@ -262,8 +257,11 @@ static void fail_expired(orc_db_t *db, uint64_t now)
                                : "the database connection was lost");
         query_free(q);
     }
-    db->wait_head = keep;
-    db->wait_tail = tail;
+    while ((q = keep) != NULL) { /* back in their order */
+        keep = q->next;
+        q->next = NULL;
+        push_waiting(db, q);
+    }
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
