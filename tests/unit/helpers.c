@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/unit/helpers.h"
 
@@ -51,4 +52,29 @@ int64_t test_at_int(json_object *o, const char *path)
 const char *test_plain(json_object *o)
 {
     return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/* mkstemp and mkdtemp replace the last six characters of the name with a
+ * unique suffix; they must be these. */
+#define UNIQUE_SUFFIX "XXXXXX"
+
+static void temp_name(char *path, size_t size, const char *name)
+{
+    const char *dir = getenv("TMPDIR");
+    int n = snprintf(path, size, "%s/orc-%s-" UNIQUE_SUFFIX, dir && dir[0] ? dir : "/tmp", name);
+    cr_assert(n > 0 && (size_t)n < size, "the temporary path for %s does not fit in %zu bytes", name, size);
+}
+
+void test_temp_dir(char *path, size_t size, const char *name)
+{
+    temp_name(path, size, name);
+    cr_assert_not_null(mkdtemp(path), "mkdtemp %s", path);
+}
+
+int test_temp_file(char *path, size_t size, const char *name)
+{
+    temp_name(path, size, name);
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0, "mkstemp %s", path);
+    return fd;
 }

@@ -21,6 +21,7 @@
 #include "common/orc.h"
 #include "common/shm.h"
 #include "worker/llm/dwa.h"
+#include "tests/unit/helpers.h"
 #include "worker/reqlog/spool.h"
 
 /* The expectation of a test that breaks an ORC_ASSERT invariant. */
@@ -93,10 +94,8 @@ static int check_answer(bool fail)
  * holds one alert line with the place, the function and the expression. */
 Test(assert, failure_logs_one_alert_line)
 {
-    char path[] = "/tmp/orc-assert-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    close(fd);
+    char path[256];
+    close(test_temp_file(path, sizeof(path), "assert-log"));
     int line = check_answer(false);
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
@@ -226,14 +225,12 @@ Test(invariant, breaker_open_word_without_openings_aborts, ABORTS_WITH_ASSERTS)
 
 /* ---- spool checkpoint ------------------------------------------------------ */
 
-static char spool_dir[64];
+static char spool_dir[256];
 
 /* A spool file already unlinked, so a test that aborts leaves nothing. */
 static orc_spool_t *spool_with_records(int n)
 {
-    static const char template[] = "/tmp/orc-assert-spool-XXXXXX";
-    memcpy(spool_dir, template, sizeof(template));
-    cr_assert_not_null(mkdtemp(spool_dir));
+    test_temp_dir(spool_dir, sizeof(spool_dir), "assert-spool");
     orc_spool_t *s = orc_spool_create(spool_dir, 0, false);
     cr_assert_not_null(s);
     cr_assert_eq(unlink(orc_spool_path(s)), 0);

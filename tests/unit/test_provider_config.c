@@ -6,6 +6,7 @@
 
 #include "common/config.h"
 #include "common/provider_config.h"
+#include "tests/unit/helpers.h"
 
 static void clear_env(void)
 {
@@ -30,10 +31,8 @@ TestSuite(provider_config, .init = clear_env, .timeout = 10);
 
 static char *write_conf(const char *text)
 {
-    static char path[64];
-    strcpy(path, "/tmp/orc-pc-XXXXXX");
-    int fd = mkstemp(path);
-    cr_assert(fd >= 0);
+    static char path[256];
+    int fd = test_temp_file(path, sizeof(path), "providers-conf");
     cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     return path;
@@ -85,8 +84,8 @@ Test(provider_config, keys_and_base_urls_from_the_environment)
 
 Test(provider_config, key_file_wins_over_the_variable)
 {
-    char err[512], path[] = "/tmp/orc-key-XXXXXX";
-    int fd = mkstemp(path);
+    char err[512], path[256];
+    int fd = test_temp_file(path, sizeof(path), "key");
     cr_assert_eq(write(fd, "sk-from-file\r\n", 14), 14);
     close(fd);
     setenv("OPENAI_API_KEY", "sk-variable", 1);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/orc.h"
+#include "tests/unit/helpers.h"
 #include "worker/reqlog/spool.h"
 
 static char dir[64];
@@ -36,12 +37,10 @@ static void on_record(void *arg, const char *payload, size_t len, uint64_t next)
     s->next[s->n++] = next;
 }
 
-/* Each test gets a fresh directory: mkdtemp fills in the X's. */
+/* Each test gets a fresh directory. */
 static void make_dir(void)
 {
-    static const char template[] = "/tmp/orc-spool-XXXXXX";
-    memcpy(dir, template, sizeof(template));
-    cr_assert_not_null(mkdtemp(dir));
+    test_temp_dir(dir, sizeof(dir), "spool");
 }
 
 static void remove_dir(void)
