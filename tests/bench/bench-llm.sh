@@ -14,8 +14,13 @@
 # nginx and the gateway run the same number of worker processes. For each
 # mode (non-streaming, then "stream":true) and connection count, wrk loads
 # the three paths in turn with a Lua script that posts the body; the script
-# prints requests/s, p50 and p99 latency, the gateway/nginx ratio and the
-# gateway's latency overhead over the direct call. It then measures the
+# prints requests/s, p50 and p99 latency, the gateway/nginx ratio, the
+# gateway's latency overhead over the direct call, and the CPU time per
+# request of the server that answered (the mock for direct; the nginx or
+# gateway workers, without the mock, for the proxies), read from /proc.
+# Compare at one worker each (-w 1) on a machine with two CPUs: with two
+# each, wrk, the mock and the proxies saturate both and the ratio measures
+# how they share the CPUs rather than what the gateway costs. It then measures the
 # streaming time to first byte with sequential curl requests, the mock
 # pausing between events, and reads the resident memory (VmRSS) of the
 # workers. Each figure is set against its target (PASS/MISS).
@@ -344,7 +349,16 @@ FAILS_BEFORE=$(gateway_failures)
 
 # ---------------------------------------------------------------- load
 
-declare -A RPS P50 P99
+declare -A RPS P50 P99 CPU_US
+
+# server_pids NAME: the processes that answer on path NAME.
+server_pids() {
+    case $1 in
+    direct) echo "$MOCK_PID" ;;
+    nginx) echo "${NGX_WORKER_PIDS[*]}" ;;
+    gateway) echo "${ORC_WORKER_PIDS[*]}" ;;
+    esac
+}
 FAILURES=() WARNINGS=()
 
 for mode in "${MODES[@]}"; do
@@ -356,17 +370,21 @@ done
 # (more when wrk stopped with requests in flight).
 measure() {
     local name=$1 mode=$2 conns=$3 out="$TMP/wrk-$1-$2-c$3.txt" line before after
-    local rps p50 p99 ec er ew et bad reqs
+    local rps p50 p99 ec er ew et bad reqs ticks pids
+    read -ra pids <<<"$(server_pids "$name")"
     log "wrk: $name, $mode, $conns connections, ${DURATION}s"
     before=$(mock_requests) || die "cannot read the mock's request count"
+    ticks=$(cpu_ticks "${pids[@]}")
     if ! run_wrk "${URL[$name]}" "$conns" "$DURATION" "$out" -s "$TMP/$name-$mode.lua" ||
         ! line=$(parse_wrk "$out"); then
         cat "$out" >&2
         die "wrk failed against $name ($mode) with $conns connections (output above)"
     fi
+    ticks=$(($(cpu_ticks "${pids[@]}") - ticks))
     after=$(mock_requests) || die "cannot read the mock's request count"
     read -r rps p50 p99 ec er ew et bad reqs <<<"$line"
     RPS[$name:$mode:$conns]=$rps P50[$name:$mode:$conns]=$p50 P99[$name:$mode:$conns]=$p99
+    CPU_US[$name:$mode:$conns]=$(cpu_us_per_request "$ticks" "$reqs")
     if ((ec + er + ew + et + bad)); then
         FAILURES+=("$name, $mode, $conns connections: socket errors connect $ec, read $er, write $ew, timeout $et; non-2xx/3xx responses $bad")
     fi
@@ -501,16 +519,17 @@ verdict() { if (($1)); then echo PASS; else echo MISS; fi; }
 # load_table MODE: the wrk results of MODE as a Markdown table.
 load_table() {
     local mode=$1 c
-    echo "| connections | direct rps | nginx rps | gateway rps | gateway/nginx | direct p50 | direct p99 | nginx p50 | nginx p99 | gateway p50 | gateway p99 | overhead p50 | overhead p99 |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| connections | direct rps | nginx rps | gateway rps | gateway/nginx | direct p50 | direct p99 | nginx p50 | nginx p99 | gateway p50 | gateway p99 | overhead p50 | overhead p99 | CPU/request direct, nginx, gateway |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for c in "${CONN_LIST[@]}"; do
         awk -v c="$c" -v drps="${RPS[direct:$mode:$c]}" -v nrps="${RPS[nginx:$mode:$c]}" -v grps="${RPS[gateway:$mode:$c]}" \
             -v d50="${P50[direct:$mode:$c]}" -v d99="${P99[direct:$mode:$c]}" \
             -v n50="${P50[nginx:$mode:$c]}" -v n99="${P99[nginx:$mode:$c]}" \
-            -v g50="${P50[gateway:$mode:$c]}" -v g99="${P99[gateway:$mode:$c]}" 'BEGIN {
+            -v g50="${P50[gateway:$mode:$c]}" -v g99="${P99[gateway:$mode:$c]}" \
+            -v dcpu="${CPU_US[direct:$mode:$c]}" -v ncpu="${CPU_US[nginx:$mode:$c]}" -v gcpu="${CPU_US[gateway:$mode:$c]}" 'BEGIN {
                 ratio = nrps > 0 ? sprintf("%.2f", grps / nrps) : "n/a"
-                printf "| %d | %.0f | %.0f | %.0f | %s | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %+.3f ms | %+.3f ms |\n",
-                    c, drps, nrps, grps, ratio, d50, d99, n50, n99, g50, g99, g50 - d50, g99 - d99
+                printf "| %d | %.0f | %.0f | %.0f | %s | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %+.3f ms | %+.3f ms | %s, %s, %s µs |\n",
+                    c, drps, nrps, grps, ratio, d50, d99, n50, n99, g50, g99, g50 - d50, g99 - d99, dcpu, ncpu, gcpu
             }'
     done
 }

@@ -43,6 +43,24 @@ alive() {
 # children PID: the direct children of PID, one per line, sorted.
 children() { pgrep -P "$1" | sort -n || true; }
 
+# cpu_ticks PID...: the user plus system CPU time the processes have used
+# so far, in clock ticks (CLK_TCK a second); a process gone counts 0.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+    local pid stat f sum=0
+    for pid in "$@"; do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        read -ra f <<<"${stat##*) }" # fields from the 3rd: utime is the 14th, stime the 15th
+        sum=$((sum + f[11] + f[12]))
+    done
+    echo "$sum"
+}
+
+# cpu_us_per_request TICKS REQUESTS: microseconds of CPU per request.
+cpu_us_per_request() {
+    awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }'
+}
+
 # rss_kb PID: VmRSS of PID in kB, or "?" when it cannot be read.
 rss_kb() {
     awk '/^VmRSS:/ { print $2; found = 1 } END { if (!found) print "?" }' "/proc/$1/status" 2>/dev/null || echo "?"
