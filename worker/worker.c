@@ -48,6 +48,7 @@
 
 typedef struct {
     orc_api_env_t svc; /* the services, created and freed here; the handlers see them */
+    bool draining;
     int slot_index;
     orc_http_t *http;
     orc_dwa_t *dwa;
@@ -99,9 +100,9 @@ static void on_drain_check(evutil_socket_t fd, short what, void *arg)
 
 static void drain(orc_worker_t *w, const char *why)
 {
-    if (w->svc.draining)
+    if (w->draining)
         return;
-    w->svc.draining = true;
+    w->draining = true;
     w->drain_started_ms = orc_now_ms();
     atomic_store(&w->svc.slot->state, ORC_SLOT_DRAINING);
     orc_log_info("draining (%s): %lld requests in flight", why, (long long)orc_http_inflight(w->http));

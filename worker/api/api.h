@@ -39,9 +39,7 @@ typedef struct orc_api_env_s {
     orc_reqlog_t *reqlog;     /* NULL when requests are not logged */
     orc_probe_t *probe_cache; /* reachability of the cache's Redis */
     orc_sysinfo_t *sys;
-    /* set by the worker */
-    bool draining;
-    bool master_gone;
+    bool master_gone; /* set by the worker (draining is in the slot's state) */
     /* set by the handlers: work without a client (asynchronous
      * orchestrations) that a drain waits for */
     int background;

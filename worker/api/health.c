@@ -26,6 +26,12 @@
 
 typedef json_object *(*service_fn)(orc_api_env_t *env);
 
+/* This worker drains: its slot says so (worker.c sets both at once). */
+static bool draining(const orc_api_env_t *env)
+{
+    return atomic_load(&env->slot->state) == ORC_SLOT_DRAINING;
+}
+
 static json_object *status_only(const char *status)
 {
     json_object *o = json_object_new_object();
@@ -188,7 +194,7 @@ static json_object *health_document(orc_api_env_t *env, const char **overall)
     json_object *o = json_object_new_object(), *svcs = json_object_new_object();
     /* A worker draining for a reload still belongs to a healthy service. */
     bool stopping = atomic_load(&env->shm->master_state) == ORC_MASTER_STOPPING || env->master_gone;
-    *overall = env->draining && stopping ? "unhealthy" : "healthy";
+    *overall = draining(env) && stopping ? "unhealthy" : "healthy";
     for (size_t i = 0; i < ORC_ARRAY_LEN(services); i++) {
         json_object *svc = services[i].fn(env);
         *overall = worse(*overall, services[i].name, service_status(svc));
@@ -224,7 +230,7 @@ void orc_api_health_ready(orc_req_t *rq)
 {
     orc_api_env_t *env = orc_api_env(rq);
     uint32_t ms = atomic_load(&env->shm->master_state);
-    const char *why = env->draining               ? "draining"
+    const char *why = draining(env)               ? "draining"
                       : ms == ORC_MASTER_STARTING ? "starting"
                       : ms == ORC_MASTER_STOPPING ? "stopping"
                                                   : NULL;
