@@ -68,6 +68,10 @@ static const cfg_item_t schema[] = {
     {"log.access_log", CFG_STRING, F(access_log), 0, 0, "ORCHESITY_ACCESS_LOG", NULL},
     {"log.debug", CFG_BOOL, F(debug), 0, 0, "DEBUG", NULL},
     {"security.master_key", CFG_SECRET, F(master_key), 0, 0, "SECRET_KEY", NULL},
+    {"security.observability", CFG_ENUM, F(observability), 0, 0, "OBSERVABILITY_ACCESS", "open|keyed"},
+    {"security.key_cache_ttl", CFG_INT, F(key_cache_ttl), 1, 86400, "KEY_CACHE_TTL", NULL},
+    {"security.key_cache_size", CFG_INT, F(key_cache_size), 16, 10000000, NULL, NULL},
+    {"security.auth_failures_per_minute", CFG_INT, F(auth_failures_per_minute), 1, 1000000, NULL, NULL},
     {"database.url", CFG_SECRET, F(database_url), 0, 0, "DATABASE_URL", NULL},
     {"database.echo", CFG_BOOL, F(database_echo), 0, 0, "DATABASE_ECHO", NULL},
     {"database.pool_size", CFG_INT, F(db_pool_size), 1, 1000, "DB_POOL_SIZE", NULL},
@@ -222,6 +226,10 @@ static void set_defaults(orc_config_t *cfg)
     orc_config_read_set(&cfg->error_log, "stderr");
     orc_config_read_set(&cfg->access_log, "stdout");
     orc_config_read_set(&cfg->master_key, "");
+    orc_config_read_set(&cfg->observability, "open");
+    cfg->key_cache_ttl = 60;
+    cfg->key_cache_size = 10000;
+    cfg->auth_failures_per_minute = 30;
     orc_config_read_set(&cfg->database_url, "");
     orc_config_read_set(&cfg->redis_url, "");
     cfg->reqlog_enabled = true;

@@ -51,8 +51,12 @@ typedef struct {
     char *error_log;
     char *access_log;
 
-    /* security */
+    /* security: access control (worker/auth) */
     char *master_key;
+    char *observability;          /* open|keyed: /metrics and health details */
+    int key_cache_ttl;            /* s a worker uses a client key's settings before refreshing them */
+    int key_cache_size;           /* client keys (and unknown ones) a worker remembers */
+    int auth_failures_per_minute; /* failed authentications from one address before 429, per worker */
 
     /* services (clients arrive with their issues; here: settings and health) */
     char *database_url;

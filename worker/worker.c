@@ -28,6 +28,8 @@
 #include "common/sysinfo.h"
 #include "common/util.h"
 #include "worker/api/api.h"
+#include "worker/auth/auth.h"
+#include "worker/auth/keystore.h"
 #include "worker/cache/cache.h"
 #include "worker/http/http.h"
 #include "worker/llm/dwa_select.h"
@@ -52,6 +54,7 @@ typedef struct {
     int slot_index;
     orc_http_t *http;
     orc_dwa_t *dwa;
+    orc_auth_t *auth;
     struct evdns_base *dns;
     struct event *channel_ev;
     struct event *heartbeat_ev;
@@ -235,7 +238,11 @@ static int add_services(orc_worker_t *w)
     w->svc.cache = orc_cache_new(w->svc.redis, c, &w->svc.slot->counters);
     orc_reqlog_env_t env = {w->svc.base, w->dns, c, w->svc.shm, w->svc.slot, w->svc.db};
     w->svc.reqlog = orc_reqlog_new(&env);
-    return w->svc.cache != NULL ? ORC_OK : ORC_ERR;
+    orc_keystore_env_t keys = {w->svc.base, c, w->svc.redis, w->svc.db};
+    w->svc.keys = orc_keystore_new(&keys);
+    orc_auth_env_t auth = {c, w->svc.keys};
+    w->auth = w->svc.keys != NULL ? orc_auth_new(&auth) : NULL;
+    return w->svc.cache != NULL && w->auth != NULL ? ORC_OK : ORC_ERR;
 }
 
 static int add_events(orc_worker_t *w)
@@ -280,6 +287,7 @@ static int add_http(orc_worker_t *w, const orc_worker_args_t *a)
                           .routes = orc_api_routes,
                           .nroutes = orc_api_nroutes,
                           .hooks = orc_reqlog_http_hooks(w->svc.reqlog),
+                          .auth = orc_auth_http(w->auth),
                           .app = &w->svc};
     w->http = orc_http_new(&env, a->listen_fds, a->nlisten);
     return w->http != NULL ? ORC_OK : ORC_ERR;
@@ -287,6 +295,8 @@ static int add_http(orc_worker_t *w, const orc_worker_args_t *a)
 
 static void free_worker(orc_worker_t *w)
 {
+    orc_keystore_free(w->svc.keys); /* key lookups still waiting are refused through the server */
+    orc_auth_free(w->auth);
     orc_http_free(w->http);
     orc_dwa_free(w->dwa);
     orc_llm_free(w->svc.llm);

@@ -24,14 +24,14 @@ enum {
 };
 
 static const orc_route_t table[] = {
-    [R_ROOT] = {ORC_METHOD_GET, "/", NULL, "root", false},
-    [R_HEALTH] = {ORC_METHOD_GET | ORC_METHOD_HEAD, "/api/health", NULL, "health", false},
-    [R_HEALTH_SERVICE] = {ORC_METHOD_GET, "/api/health/service/{name}", NULL, "health_service", false},
-    [R_ITEMS_CREATE] = {ORC_METHOD_POST, "/api/items", NULL, "items_create", true},
-    [R_ITEMS_LIST] = {ORC_METHOD_GET, "/api/items", NULL, "items_list", false},
-    [R_ITEM_DELETE] = {ORC_METHOD_DELETE, "/api/items/{id}", NULL, "item_delete", true},
-    [R_ITEM_TAG] = {ORC_METHOD_GET, "/api/items/{id}/tags/{tag}", NULL, "item_tag", false},
-    [R_FIVE_PARAMS] = {ORC_METHOD_GET, "/p/{a}/{b}/{c}/{d}/{e}", NULL, "five", false},
+    [R_ROOT] = {ORC_METHOD_GET, "/", NULL, "root"},
+    [R_HEALTH] = {ORC_METHOD_GET | ORC_METHOD_HEAD, "/api/health", NULL, "health"},
+    [R_HEALTH_SERVICE] = {ORC_METHOD_GET, "/api/health/service/{name}", NULL, "health_service"},
+    [R_ITEMS_CREATE] = {ORC_METHOD_POST, "/api/items", NULL, "items_create", ORC_ACCESS_ADMIN},
+    [R_ITEMS_LIST] = {ORC_METHOD_GET, "/api/items", NULL, "items_list"},
+    [R_ITEM_DELETE] = {ORC_METHOD_DELETE, "/api/items/{id}", NULL, "item_delete", ORC_ACCESS_ADMIN},
+    [R_ITEM_TAG] = {ORC_METHOD_GET, "/api/items/{id}/tags/{tag}", NULL, "item_tag"},
+    [R_FIVE_PARAMS] = {ORC_METHOD_GET, "/p/{a}/{b}/{c}/{d}/{e}", NULL, "five"},
 };
 
 static orc_route_match_t m;

@@ -15,6 +15,8 @@
 #include "common/config.h"
 #include "common/shm.h"
 #include "common/sysinfo.h"
+#include "worker/auth/auth.h"
+#include "worker/auth/keystore.h"
 #include "worker/cache/cache.h"
 #include "worker/http/http.h"
 #include "worker/llm/llm.h"
@@ -37,6 +39,7 @@ typedef struct orc_api_env_s {
     orc_redis_t *redis;       /* NULL without cache.redis_url */
     orc_db_t *db;             /* disabled without database.url */
     orc_reqlog_t *reqlog;     /* NULL when requests are not logged */
+    orc_keystore_t *keys;     /* client keys (worker/auth) */
     orc_probe_t *probe_cache; /* reachability of the cache's Redis */
     orc_sysinfo_t *sys;
     bool master_gone; /* set by the worker (draining is in the slot's state) */

@@ -19,8 +19,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -263,6 +261,8 @@ static void release(orc_req_t *rq)
     orc_http_t *h = rq->http;
     if (h->env.hooks.release != NULL)
         h->env.hooks.release(h->env.hooks.arg, rq);
+    if (rq->principal != NULL && h->env.auth.release != NULL)
+        h->env.auth.release(h->env.auth.arg, rq);
     free(rq->path_buf);
     free(rq);
     ORC_ASSERT(h->inflight > 0); /* this context was one of them */
@@ -505,41 +505,34 @@ const char *orc_http_query_get(orc_req_t *rq, const char *key, char *buf, size_t
     return result;
 }
 
-/* ---- admin ------------------------------------------------------------- */
+/* ---- the client ---------------------------------------------------------- */
 
-static bool peer_is_loopback(struct evhttp_request *req)
+const char *orc_http_peer(const orc_req_t *rq)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
     char *addr = NULL;
     ev_uint16_t port;
     if (evcon == NULL)
-        return false;
+        return "";
     evhttp_connection_get_peer(evcon, &addr, &port);
-    if (addr == NULL)
-        return false;
+    return addr != NULL ? addr : "";
+}
+
+bool orc_http_peer_is_loopback(const orc_req_t *rq)
+{
+    const char *addr = orc_http_peer(rq);
     return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 || strncmp(addr, "::ffff:127.", 11) == 0;
 }
 
-static bool key_matches(const char *given, const char *expected)
+const char *orc_http_header(const orc_req_t *rq, const char *name)
 {
-    unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
-    unsigned int alen = 0, blen = 0;
-    /* Hashing first makes the comparison independent of both lengths. */
-    EVP_Digest(given, strlen(given), a, &alen, EVP_sha256(), NULL);
-    EVP_Digest(expected, strlen(expected), b, &blen, EVP_sha256(), NULL);
-    return alen == blen && CRYPTO_memcmp(a, b, alen) == 0;
+    return evhttp_find_header(evhttp_request_get_input_headers(rq->req), name);
 }
 
-/* Returns 0 when allowed, else the status to answer (401 or 403). */
-static int admin_status(orc_req_t *rq)
+const orc_route_t *orc_http_route(const orc_req_t *rq)
 {
-    const char *key = rq->http->env.cfg->master_key;
-    if (key == NULL || key[0] == '\0')
-        return peer_is_loopback(rq->req) ? 0 : 403;
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Authorization");
-    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
-        return 401;
-    return key_matches(auth + 7, key) ? 0 : 401;
+    return rq->route >= 0 && (size_t)rq->route < rq->http->env.nroutes ? &rq->http->env.routes[rq->route]
+                                                                       : NULL;
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -585,18 +578,15 @@ static void dispatch(orc_req_t *rq)
         return;
     }
     rq->route = rq->match.route;
+    if (env->auth.check == NULL ||
+        env->auth.check(env->auth.arg, rq, &env->routes[rq->route]) == ORC_AUTH_PASS)
+        orc_http_resume(rq);
+}
+
+void orc_http_resume(orc_req_t *rq)
+{
+    const orc_http_env_t *env = &rq->http->env;
     const orc_route_t *route = &env->routes[rq->route];
-    int denied = route->admin ? admin_status(rq) : 0;
-    if (denied == 401) {
-        evhttp_add_header(evhttp_request_get_output_headers(rq->req), "WWW-Authenticate", "Bearer");
-        orc_http_error(rq, 401, "UNAUTHORIZED", "this route needs Authorization: Bearer <master key>");
-        return;
-    }
-    if (denied == 403) {
-        orc_http_error(rq, 403, "FORBIDDEN",
-                       "no master key is configured: admin routes answer loopback clients only");
-        return;
-    }
     if (env->hooks.begin != NULL)
         env->hooks.begin(env->hooks.arg, rq, route);
     route->handler(rq);

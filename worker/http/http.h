@@ -53,6 +53,7 @@ typedef struct orc_req_s {
     int stream_status;
     size_t stream_bytes;
     void *hook_data; /* the hooks' state of this request (the request-log record), theirs to free */
+    void *principal; /* who the authorizer found calling (its own type), released by it */
 } orc_req_t;
 
 /* Called around each request, in this order; each may be NULL.  BEGIN
@@ -68,6 +69,21 @@ typedef struct {
     void *arg;
 } orc_http_hooks_t;
 
+/* What the authorizer decided about a request whose route matched. */
+typedef enum {
+    ORC_AUTH_PASS,    /* run the handler now */
+    ORC_AUTH_PENDING, /* the authorizer calls orc_http_resume() or refuses the request later */
+    ORC_AUTH_DONE,    /* the authorizer has answered the request (refused it) */
+} orc_auth_verdict_t;
+
+/* The authorizer: CHECK runs for every request whose route matched, before
+ * the BEGIN hook; RELEASE frees rq->principal when the context goes. */
+typedef struct {
+    orc_auth_verdict_t (*check)(void *arg, orc_req_t *rq, const orc_route_t *route);
+    void (*release)(void *arg, orc_req_t *rq);
+    void *arg;
+} orc_http_auth_t;
+
 typedef struct {
     struct event_base *base;
     const orc_config_t *cfg; /* limits, timeouts, the master key */
@@ -77,6 +93,7 @@ typedef struct {
     const orc_route_t *routes; /* borrowed, static */
     size_t nroutes;
     orc_http_hooks_t hooks;
+    orc_http_auth_t auth; /* NULL check: every route is open */
     void *app;
 } orc_http_env_t;
 
@@ -89,6 +106,31 @@ void orc_http_stop_accepting(orc_http_t *h);
 int64_t orc_http_inflight(const orc_http_t *h);
 uint64_t orc_http_last_input_ms(const orc_http_t *h);
 uint64_t orc_http_last_reply_ms(const orc_http_t *h);
+
+/* Runs the handler of a request the authorizer had left PENDING. */
+void orc_http_resume(orc_req_t *rq);
+
+/* The route a request matched, NULL before matching. */
+const orc_route_t *orc_http_route(const orc_req_t *rq);
+/* The client's address ("" if unknown) and whether it is a loopback one. */
+const char *orc_http_peer(const orc_req_t *rq);
+bool orc_http_peer_is_loopback(const orc_req_t *rq);
+/* A request header, NULL if absent. */
+const char *orc_http_header(const orc_req_t *rq, const char *name);
+
+/* Why a request is refused; each has its status (401, 403, 429, 429, 503). */
+typedef enum {
+    ORC_REFUSE_UNAUTHENTICATED, /* no key, or not one the gateway accepts */
+    ORC_REFUSE_FORBIDDEN,       /* a valid key that may not do this */
+    ORC_REFUSE_RATE_LIMITED,    /* over a rate limit: with Retry-After */
+    ORC_REFUSE_QUOTA,           /* over a budget */
+    ORC_REFUSE_UNAVAILABLE,     /* cannot decide now (the key store is unreachable) */
+} orc_refusal_t;
+
+/* Answers a refusal in the error format of the route's API (OpenAI,
+ * Anthropic or Orchesity) with the matching type and code. */
+void orc_http_refuse(orc_req_t *rq, orc_refusal_t why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Adds a response header (before the reply). */
 void orc_http_set_header(orc_req_t *rq, const char *name, const char *value);

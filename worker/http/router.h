@@ -29,13 +29,31 @@ typedef enum {
 struct orc_req_s;
 typedef void (*orc_handler_fn)(struct orc_req_s *rq);
 
+/* Who may call a route (docs/architecture.md, "Access control"). */
+typedef enum {
+    ORC_ACCESS_PUBLIC,  /* anyone: liveness, readiness, the root document */
+    ORC_ACCESS_OBSERVE, /* metrics and health details: open, or keyed by security.observability */
+    ORC_ACCESS_LLM,     /* LLM calls and what describes them: open without a master key */
+    ORC_ACCESS_HISTORY, /* logged prompts, answers and sessions: a key's own, or loopback */
+    ORC_ACCESS_ADMIN,   /* the master key or an admin key, or loopback without a master key */
+} orc_access_t;
+
+/* The error format of the API a route belongs to. */
+typedef enum {
+    ORC_DIALECT_ORCHESITY, /* {"detail", "error_code", "timestamp", "request_id"} */
+    ORC_DIALECT_OPENAI,    /* {"error": {"message", "type", "param", "code"}} */
+    ORC_DIALECT_ANTHROPIC, /* {"type": "error", "error": {"type", "message"}} */
+} orc_dialect_t;
+
 typedef struct {
     unsigned methods;    /* orc_method_t bits */
     const char *pattern; /* "/api/health/service/{name}" */
     orc_handler_fn handler;
-    const char *name; /* metrics label */
-    bool admin;       /* needs the master key (or loopback without one) */
-    bool logged;      /* an LLM request: one record in the request log */
+    const char *name;      /* metrics label */
+    orc_access_t access;   /* who may call it */
+    orc_dialect_t dialect; /* how its errors look */
+    bool logged;           /* an LLM request: one record in the request log */
+    bool local_when_open;  /* without a master key, loopback clients only (even for LLM access) */
 } orc_route_t;
 
 typedef struct {
