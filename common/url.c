@@ -45,3 +45,27 @@ void orc_url_unbracket(char *host)
         host[n - 2] = '\0';
     }
 }
+
+void orc_url_redacted(const char *url, char *dst, size_t size)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *user = NULL, *password = NULL,
+         *query = NULL;
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        snprintf(dst, size, "(not a valid URL)");
+    } else {
+        curl_url_get(u, CURLUPART_PORT, &port, 0);
+        curl_url_get(u, CURLUPART_PATH, &path, 0);
+        curl_url_get(u, CURLUPART_USER, &user, 0);
+        curl_url_get(u, CURLUPART_PASSWORD, &password, 0);
+        curl_url_get(u, CURLUPART_QUERY, &query, 0);
+        snprintf(dst, size, "%s://%s%s%s%s%s%s", scheme, user || password ? "REDACTED@" : "", host,
+                 port ? ":" : "", port ? port : "", path ? path : "", query ? "?REDACTED" : "");
+    }
+    char *parts[] = {scheme, host, port, path, user, password, query};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        curl_free(parts[i]);
+    curl_url_cleanup(u);
+}

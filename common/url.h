@@ -20,6 +20,11 @@ typedef int (*orc_url_fields_fn)(CURLU *u, void *out, char *err, size_t errlen);
 int orc_url_parse(const char *url, const char *expected, orc_url_fields_fn fields, void *out, char *err,
                   size_t errlen);
 
+/* URL without what may carry a secret, for display: user and password
+ * become "REDACTED@", the query "?REDACTED"; the fragment is dropped.
+ * What libcurl cannot parse is shown as "(not a valid URL)". */
+void orc_url_redacted(const char *url, char *dst, size_t size);
+
 /* "[::1]" becomes "::1" in place; anything else is left alone. */
 void orc_url_unbracket(char *host);
 

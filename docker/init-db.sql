@@ -15,10 +15,11 @@
 BEGIN;
 \ir migrations/001_initial.sql
 \ir migrations/002_request_log.sql
+\ir migrations/003_api_keys.sql
 CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now());
 INSERT INTO schema_migrations (version, name)
-    VALUES (1, '001_initial'), (2, '002_request_log') ON CONFLICT (version) DO NOTHING;
+    VALUES (1, '001_initial'), (2, '002_request_log'), (3, '003_api_keys') ON CONFLICT (version) DO NOTHING;
 COMMIT;
 
 -- Query statistics for "Monitor slow queries" in docs/DOCKER.md (the

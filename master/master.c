@@ -493,15 +493,30 @@ static void raise_fd_limit(const orc_config_t *cfg)
                      (unsigned long long)rl.rlim_cur, (unsigned long long)want, cfg->worker_connections);
 }
 
+/* Which routes the gateway exposes to whom (worker/auth/auth.h). */
+static void log_access(const orc_config_t *c)
+{
+    bool open_observe = strcmp(c->observability, "open") == 0;
+    if (c->master_key[0] == '\0') {
+        orc_log_warn(
+            "no master key (SECRET_KEY) is set: LLM routes (/v1/*, /api/llm/*) are open to every client "
+            "and client keys are not checked; request history, sessions, feedback and admin routes "
+            "answer loopback clients only; /metrics and health details are %s",
+            open_observe ? "open" : "loopback only");
+        return;
+    }
+    orc_log_notice("access: every LLM, history and admin route needs the master key or a client key "
+                   "(Authorization: Bearer, x-api-key or api-key); /metrics and health details are %s; "
+                   "/, /api/health/live and /api/health/ready are open",
+                   open_observe ? "open" : "keyed (metrics scope)");
+}
+
 static void log_startup(const orc_master_t *m)
 {
     const orc_config_t *c = m->cfg;
     orc_log_notice("orchesity %s starting: %d workers%s, config %s", ORC_VERSION, c->workers,
                    c->workers_auto ? " (auto)" : "", c->path ? c->path : "(embedded defaults)");
-    if (c->master_key[0] == '\0')
-        orc_log_warn("no master key (SECRET_KEY) is set: admin routes answer loopback clients only");
-    else
-        orc_log_info("admin routes require Authorization: Bearer <master key>");
+    log_access(c);
     if (getpid() == 1)
         orc_log_info("running as PID 1: reaping orphaned processes");
     int configured = 0;

@@ -126,7 +126,8 @@ def test_endpoints_report_seeded_rows():
     check((doc["total"], doc["limit"], doc["offset"]) == (3, 50, 0), "paging %r" % doc)
     check([r["request_id"] for r in doc["requests"]] == ["req-c", "req-b", "req-a"], "newest first")
     b = doc["requests"][1]
-    check(set(b) == {"id", "request_id", "prompt", "providers", "model", "status", "created_at", "response_count"},
+    check(set(b) == {"id", "request_id", "prompt", "providers", "model", "status", "created_at", "response_count",
+                      "key_id", "team"},
           "fields %r" % sorted(b))
     check(b["providers"] == ["anthropic", "openai"] and b["model"] is None and b["status"] == "failed"
           and b["response_count"] == 2 and isinstance(b["id"], int), "values %r" % b)

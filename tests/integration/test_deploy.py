@@ -464,13 +464,16 @@ def test_production_environment_reads_every_secret_file():
                 "OPENAI_BASE_URL": mock.url + "/v1",
                 "PATH": os.path.dirname(os.path.abspath(BIN)) + ":" + os.environ["PATH"]})
     c = Container(env, port).start()
-    providers = {p["name"]: p["configured"] for p in c.get_json("/api/llm/providers")["providers"]}
+    auth = {"Authorization": "Bearer " + values["secret_key"]}
+    check(c.get("/api/llm/providers").status == 401, "LLM routes need a key when SECRET_KEY is set")
+    providers = {p["name"]: p["configured"] for p in c.get_json("/api/llm/providers", headers=auth)["providers"]}
     check(providers == {"openai": True, "anthropic": False, "gemini": False, "grok": False},
           "providers configured from the key files: %r" % providers)
-    r = c.request("POST", "/api/llm/orchestrate", body=json.dumps({"prompt": "hi", "providers": ["openai"]}))
+    r = c.request("POST", "/api/llm/orchestrate", body=json.dumps({"prompt": "hi", "providers": ["openai"]}),
+                  headers=auth)
     check(r.status == 200, "orchestrate: %d" % r.status)
     check(c.get("/api/admin/config").status == 401, "admin route without the SECRET_KEY_FILE key")
-    admin = c.get("/api/admin/config", headers={"Authorization": "Bearer " + values["secret_key"]})
+    admin = c.get("/api/admin/config", headers=auth)
     check(admin.status == 200, "admin route with the key: %d" % admin.status)
     wait_until(lambda: c.get_json("/api/health/service/database")["health"]["status"] == "healthy", 10,
                what="database healthy from DATABASE_URL_FILE")

@@ -14,14 +14,14 @@ FAST_BREAKER = {"dwa": {"cooldown_ms": 600, "cooldown_max_ms": 2000, "failure_th
                 "llm": {"max_retries": 0, "retry_base_ms": 50, "retry_max_ms": 100}}
 
 
-def chat(gw, model, text, timeout=20):
-    r = gw.request("POST", "/v1/chat/completions", timeout=timeout,
+def chat(gw, model, text, timeout=20, headers=None):
+    r = gw.request("POST", "/v1/chat/completions", timeout=timeout, headers=headers,
                    body=json.dumps({"model": model, "messages": [{"role": "user", "content": text}]}))
     return r
 
 
-def dwa_stats(gw):
-    return gw.get_json("/api/llm/dwa/stats")
+def dwa_stats(gw, headers=None):
+    return gw.get_json("/api/llm/dwa/stats", headers=headers)
 
 
 def served_counts(mock):
@@ -151,28 +151,30 @@ def test_strategy_changes_live_on_reload():
 
 def test_reset_best_provider_and_feedback():
     gw, mock = start(config=FAST_BREAKER, env={"SECRET_KEY": "k-admin"})
-    for _ in range(3):
-        chat(gw, "grok/grok-4-fast", "x [[mock status=500]]")
-    check(dwa_stats(gw)["provider_stats"]["grok"]["breaker"]["state"] == "open", "grok open")
-    check(gw.request("POST", "/api/llm/dwa/reset?provider=grok").status == 401, "reset needs the master key")
     auth = {"Authorization": "Bearer k-admin"}
+    for _ in range(3):
+        chat(gw, "grok/grok-4-fast", "x [[mock status=500]]", headers=auth)
+    check(dwa_stats(gw, auth)["provider_stats"]["grok"]["breaker"]["state"] == "open", "grok open")
+    check(gw.request("POST", "/api/llm/dwa/reset?provider=grok").status == 401, "reset needs the master key")
     r = gw.request("POST", "/api/llm/dwa/reset?provider=nope", headers=auth)
     check(r.status == 404 and r.json()["error_code"] == "PROVIDER_NOT_FOUND", "unknown provider %d" % r.status)
     r = gw.request("POST", "/api/llm/dwa/reset?provider=grok", headers=auth)
     check(r.status == 200 and r.json()["provider"] == "grok", "reset %d %r" % (r.status, r.body))
-    g = dwa_stats(gw)["provider_stats"]["grok"]
+    g = dwa_stats(gw, auth)["provider_stats"]["grok"]
     check(g["breaker"]["state"] == "closed" and g["window"]["calls"] == 0 and g["consecutive_failures"] == 0,
           "after reset %r" % g)
-    best = gw.get_json("/api/llm/dwa/best-provider")
+    best = gw.get_json("/api/llm/dwa/best-provider", headers=auth)
     check(best["best_provider"] in ("openai", "anthropic", "gemini", "grok") and "accuracy" in best, "best %r" % best)
-    r = chat(gw, "openai/gpt-4o-mini", "rate me")
+    r = chat(gw, "openai/gpt-4o-mini", "rate me", headers=auth)
     rid = r.header("X-Request-ID")
-    fb = gw.request("POST", "/api/llm/feedback", body=json.dumps({"request_id": rid, "score": 0.25}))
+    fb = gw.request("POST", "/api/llm/feedback", body=json.dumps({"request_id": rid, "score": 0.25}), headers=auth)
     check(fb.status == 200 and fb.json()["provider"] == "openai", "feedback %d %r" % (fb.status, fb.body))
-    check(gw.request("POST", "/api/llm/feedback", body=json.dumps({"request_id": "nope", "score": 1})).status == 404,
+    check(gw.request("POST", "/api/llm/feedback", body=json.dumps({"request_id": "nope", "score": 1}),
+                     headers=auth).status == 404,
           "unknown request id")
-    check(gw.request("POST", "/api/llm/feedback", body=json.dumps({"request_id": rid, "score": 3})).status == 400,
+    check(gw.request("POST", "/api/llm/feedback", body=json.dumps({"request_id": rid, "score": 3}),
+                     headers=auth).status == 400,
           "score out of range")
     time.sleep(0.3)
-    o = dwa_stats(gw)["provider_stats"]["openai"]
+    o = dwa_stats(gw, auth)["provider_stats"]["openai"]
     check(abs(o["feedback"] - 0.25) < 1e-6 and o["accuracy"] < 0.7, "feedback not used: %r" % o)

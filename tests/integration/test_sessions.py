@@ -34,9 +34,10 @@ def start_with_redis(env=None, redis_url=None):
     return gw, pg, ns
 
 
-def create(gw, body=None, expect=200):
-    r = gw.request("POST", "/api/user/session", body=None if body is None else json.dumps(body),
-                   headers={"Content-Type": "application/json"})
+def create(gw, body=None, expect=200, headers=None):
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    r = gw.request("POST", "/api/user/session", body=None if body is None else json.dumps(body), headers=h)
     check(r.status == expect, "create: %d %r" % (r.status, r.body[:300]))
     return r.json()
 
@@ -103,7 +104,7 @@ def test_admin_listing_of_sessions():
     auth = {"Authorization": "Bearer master-key-for-tests"}
     error_format(gw.get("/api/user/sessions"), 401, "UNAUTHORIZED")
     error_format(gw.get("/api/user/sessions", headers={"Authorization": "Bearer wrong"}), 401, "UNAUTHORIZED")
-    ids = [create(gw, {"user_id": "u%d" % i})["session_id"] for i in range(3)]
+    ids = [create(gw, {"user_id": "u%d" % i}, headers=auth)["session_id"] for i in range(3)]
     pg.sql("UPDATE user_sessions SET last_activity = now() - interval '31 minutes' WHERE session_id = '%s'" % ids[0])
     pg.sql("UPDATE user_sessions SET is_active = false WHERE session_id = '%s'" % ids[1])
     doc = gw.get_json("/api/user/sessions", headers=auth)

@@ -237,6 +237,12 @@ static msg_t *prepare(orc_req_t *rq, orc_model_route_t *route)
         anthropic_error(rq, status, err);
         return NULL;
     }
+    if (orc_auth_filter_route(rq, &orc_api_env(rq)->cfg->providers, m->model, route, err, sizeof(err)) !=
+        ORC_OK) {
+        msg_free(m);
+        orc_http_refuse(rq, ORC_REFUSE_FORBIDDEN, "%s", err);
+        return NULL;
+    }
     char scope[2048];
     orc_api_route_scope(orc_api_env(rq)->llm, route, scope, sizeof(scope));
     if (orc_api_cache_prepare(rq, &m->cache, scope, m->canonical, err, sizeof(err)) != ORC_OK) {

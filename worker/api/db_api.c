@@ -40,26 +40,26 @@ static const char STATS_SQL[] =
     "       WHERE is_active AND last_activity > now() - make_interval(secs => $1::int)) s,"
     "      (SELECT count(*) AS n FROM workflows) w";
 
-/* $1 limit, $2 offset */
+/* $1 limit, $2 offset, $3 key id or NULL */
 static const char REQUESTS_SQL[] =
     "SELECT json_build_object("
     " 'requests', COALESCE((SELECT json_agg(json_build_object("
     "     'id', r.id, 'request_id', r.request_id, 'prompt', r.prompt, 'providers', r.providers,"
-    "     'model', r.model, 'status', r.status,"
+    "     'model', r.model, 'status', r.status, 'key_id', r.key_id, 'team', r.team,"
     "     'created_at', to_char(r.created_at AT TIME ZONE 'UTC', " ORC_SQL_ISO "),"
     "     'response_count', (SELECT count(*) FROM orchestration_results x"
     "                        WHERE x.request_id = r.request_id))"
     "   ORDER BY r.created_at DESC, r.id DESC)"
-    "   FROM (SELECT * FROM orchestration_requests ORDER BY created_at DESC, id DESC"
-    "         LIMIT $1::int OFFSET $2::int) r), '[]'::json),"
-    " 'total', (SELECT count(*) FROM orchestration_requests),"
+    "   FROM (SELECT * FROM orchestration_requests WHERE $3::text IS NULL OR key_id = $3::text"
+    "         ORDER BY created_at DESC, id DESC LIMIT $1::int OFFSET $2::int) r), '[]'::json),"
+    " 'total', (SELECT count(*) FROM orchestration_requests WHERE $3::text IS NULL OR key_id = $3::text),"
     " 'limit', $1::int, 'offset', $2::int)::text";
 
-/* $1 limit, $2 session id or NULL */
+/* $1 limit, $2 session id or NULL, $3 key id or NULL */
 static const char RECENT_SQL[] =
     "SELECT COALESCE(json_agg(json_build_object("
     "  'id', r.id, 'request_id', r.request_id, 'prompt', r.prompt, 'providers', r.providers,"
-    "  'model', r.model, 'status', r.status, 'session_id', r.session_id,"
+    "  'model', r.model, 'status', r.status, 'session_id', r.session_id, 'key_id', r.key_id, 'team', r.team,"
     "  'created_at', to_char(r.created_at AT TIME ZONE 'UTC', " ORC_SQL_ISO "),"
     "  'total_response_time', r.total_response_time, 'tokens_used', r.tokens_used,"
     "  'results', COALESCE((SELECT json_agg(json_build_object("
@@ -69,7 +69,8 @@ static const char RECENT_SQL[] =
     "    FROM orchestration_results x WHERE x.request_id = r.request_id), '[]'::json),"
     "  'errors', COALESCE(r.errors, '[]'::jsonb))"
     " ORDER BY r.created_at DESC, r.id DESC), '[]'::json)::text"
-    " FROM (SELECT * FROM orchestration_requests WHERE $2::text IS NULL OR session_id = $2::text"
+    " FROM (SELECT * FROM orchestration_requests WHERE ($2::text IS NULL OR session_id = $2::text)"
+    "       AND ($3::text IS NULL OR key_id = $3::text)"
     "       ORDER BY created_at DESC, id DESC LIMIT $1::int) r";
 
 /* $1 live provider state {NAME: {is_healthy, consecutive_failures}} */
@@ -137,23 +138,49 @@ void orc_api_db_stats(orc_req_t *rq)
     json_object_put(health);
 }
 
+/* Whose requests RQ may list: a client key sees its own; the others all,
+ * or those of ?key_id=.  ORC_ERR after answering 400. */
+static int key_filter(orc_req_t *rq, char *buf, size_t size, const char **out)
+{
+    const orc_key_t *k = orc_auth_key(rq);
+    *out = NULL;
+    if (!orc_auth_sees_all(rq)) {
+        *out = k->id;
+        return ORC_OK;
+    }
+    const char *given = orc_http_query_get(rq, "key_id", buf, size);
+    if (given == NULL || given[0] == '\0')
+        return ORC_OK;
+    if (!orc_apikey_id_valid(given)) {
+        orc_http_error(rq, 400, "INVALID_PARAMETER", "key_id must be a key id (key_ and 16 hex digits)");
+        return ORC_ERR;
+    }
+    *out = given;
+    return ORC_OK;
+}
+
 void orc_api_db_requests(orc_req_t *rq)
 {
     orc_dbreq_page_t page;
-    if (orc_dbreq_param_page(rq, ORC_DB_LIST_DEFAULT, ORC_DB_LIST_MAX, ORC_DB_OFFSET_MAX, &page) != ORC_OK)
+    char kbuf[64];
+    const char *key_id;
+    if (orc_dbreq_param_page(rq, ORC_DB_LIST_DEFAULT, ORC_DB_LIST_MAX, ORC_DB_OFFSET_MAX, &page) != ORC_OK ||
+        key_filter(rq, kbuf, sizeof(kbuf), &key_id) != ORC_OK)
         return;
     orc_dbreq_t *d = orc_dbreq_new(rq, 0);
     if (d == NULL)
         return;
-    const char *values[] = {page.limit, page.offset};
-    orc_dbreq_query(d, REQUESTS_SQL, 2, values, on_document);
+    const char *values[] = {page.limit, page.offset, key_id};
+    orc_dbreq_query(d, REQUESTS_SQL, 3, values, on_document);
 }
 
 void orc_api_db_requests_recent(orc_req_t *rq)
 {
     long limit;
-    char l[24], sid[1024];
-    if (orc_dbreq_param_int(rq, "limit", ORC_DB_LIST_DEFAULT, 1, ORC_DB_LIST_MAX, &limit) != ORC_OK)
+    char l[24], sid[1024], kbuf[64];
+    const char *key_id;
+    if (orc_dbreq_param_int(rq, "limit", ORC_DB_LIST_DEFAULT, 1, ORC_DB_LIST_MAX, &limit) != ORC_OK ||
+        key_filter(rq, kbuf, sizeof(kbuf), &key_id) != ORC_OK)
         return;
     const char *session = orc_http_query_get(rq, "session_id", sid, sizeof(sid));
     if (session != NULL && session[0] == '\0')
@@ -167,8 +194,8 @@ void orc_api_db_requests_recent(orc_req_t *rq)
     if (d == NULL)
         return;
     snprintf(l, sizeof(l), "%ld", limit);
-    const char *values[] = {l, session};
-    orc_dbreq_query(d, RECENT_SQL, 2, values, on_document);
+    const char *values[] = {l, session, key_id};
+    orc_dbreq_query(d, RECENT_SQL, 3, values, on_document);
 }
 
 void orc_api_db_provider_metrics(orc_req_t *rq)

@@ -42,6 +42,8 @@ typedef struct orchestration_s {
     orc_reqlog_rec_t *log; /* an asynchronous orchestration's record, spooled when it ends */
     orc_api_env_t *env;
     char id[ORC_REQUEST_ID_SIZE];
+    char owner[ORC_APIKEY_ID_SIZE]; /* the client key that asked, "" for none: it alone reads an async result
+                                     */
     orc_orchestration_t spec;
     orc_cache_req_t cache;
     entry_t entries[ORC_PROVIDERS_MAX];
@@ -320,7 +322,7 @@ static void on_job_done(void *arg, const orc_job_result_t *r)
         return;
     cache_store(o);
     if (o->spec.async) {
-        orc_async_finish(o->env, o->id, document(o));
+        orc_async_finish(o->env, o->id, o->owner, document(o));
         o->env->background--;
     } else if (o->test_mode) {
         reply_test(o);
@@ -388,6 +390,8 @@ static orch_t *orch_new(orc_req_t *rq)
         o->rq = rq;
         o->env = orc_api_env(rq);
         snprintf(o->id, sizeof(o->id), "%s", rq->id);
+        const orc_key_t *key = orc_auth_key(rq);
+        snprintf(o->owner, sizeof(o->owner), "%s", key != NULL ? key->id : "");
         o->started_us = orc_now_us();
     }
     return o;
@@ -557,7 +561,7 @@ static void on_async_begun(void *arg, int status)
     if (start_jobs(o, o->env->llm) != ORC_OK) { /* jobs started before the failure still finish */
         orc_log_error("request %s: cannot start the asynchronous orchestration: out of memory", o->id);
         if (o->pending == 0) {
-            orc_async_finish(o->env, o->id, document(o));
+            orc_async_finish(o->env, o->id, o->owner, document(o));
             orch_free(o);
             return;
         }
@@ -574,7 +578,7 @@ static void run_async(orch_t *o)
         orch_free(o);
         return;
     }
-    if (orc_async_begin(o->env, o->id, on_async_begun, o) != ORC_OK) {
+    if (orc_async_begin(o->env, o->id, o->owner, on_async_begun, o) != ORC_OK) {
         orc_http_error(o->rq, 503, "OUT_OF_MEMORY", "cannot start the request now");
         orch_free(o);
     }
@@ -599,10 +603,32 @@ static void add_entries(orch_t *o, orc_llm_t *llm)
         add_entry(o, llm, o->spec.providers[i]);
 }
 
+/* Drops the providers the caller's key may not use; ORC_ERR when it named
+ * one (or none remains). */
+static int keep_allowed(orch_t *o)
+{
+    int kept = 0, asked = o->nentries;
+    const char *requested = o->spec.model[0] ? o->spec.model : "auto";
+    for (int i = 0; i < o->nentries; i++) {
+        entry_t *e = &o->entries[i];
+        if (orc_auth_allows(o->rq, e->provider->cfg->name, requested, e->model))
+            o->entries[kept++] = *e;
+        else if (o->spec.explicit_providers)
+            return ORC_ERR;
+    }
+    o->nentries = kept;
+    return kept > 0 || asked == 0 ? ORC_OK : ORC_ERR;
+}
+
 static void run(orch_t *o)
 {
     char scope[2048], err[256];
     add_entries(o, o->env->llm);
+    if (keep_allowed(o) != ORC_OK) {
+        orc_http_refuse(o->rq, ORC_REFUSE_FORBIDDEN, "this key may not use the providers or model asked for");
+        orch_free(o);
+        return;
+    }
     if (o->nentries == 0) {
         orc_http_error(
             o->rq, 503, "NO_PROVIDER",

@@ -67,7 +67,8 @@ static void begin_done(void *arg, orc_redis_rc_t rc, const redisReply *reply)
     free(wr);
 }
 
-int orc_async_begin(orc_api_env_t *env, const char *id, void (*done)(void *arg, int status), void *arg)
+int orc_async_begin(orc_api_env_t *env, const char *id, const char *owner,
+                    void (*done)(void *arg, int status), void *arg)
 {
     char ttl[16], ts[32];
     write_t *wr = calloc(1, sizeof(*wr));
@@ -84,6 +85,7 @@ int orc_async_begin(orc_api_env_t *env, const char *id, void (*done)(void *arg, 
     orc_json_add_str(o, "request_id", id);
     orc_json_add_str(o, "status", "processing");
     orc_json_add_str(o, "created_at", ts);
+    orc_json_add_str(o, "key_id", owner[0] ? owner : NULL);
     const char *argv[] = {"SET", wr->key, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
                           "EX",  ttl,     "NX"};
     int rc = orc_redis_command(env->redis, begin_done, wr, 6, argv, NULL);
@@ -147,7 +149,7 @@ static void write_send(write_t *wr)
     }
 }
 
-void orc_async_finish(orc_api_env_t *env, const char *id, json_object *result)
+void orc_async_finish(orc_api_env_t *env, const char *id, const char *owner, json_object *result)
 {
     char ts[32];
     write_t *wr = calloc(1, sizeof(*wr));
@@ -157,6 +159,7 @@ void orc_async_finish(orc_api_env_t *env, const char *id, json_object *result)
     orc_json_add_str(o, "request_id", id);
     orc_json_add_str(o, "status", status ? json_object_get_string(status) : "failed");
     orc_json_add_str(o, "completed_at", ts);
+    orc_json_add_str(o, "key_id", owner[0] ? owner : NULL);
     json_object_object_add(o, "result", result);
     if (wr != NULL) {
         wr->env = env;
@@ -194,6 +197,13 @@ static void status_done(void *arg, orc_redis_rc_t rc, const redisReply *reply)
     json_object *o = json_tokener_parse(reply->str);
     if (o == NULL) {
         orc_http_error(rq, 500, "INTERNAL_ERROR", "the stored state of this request is not readable");
+        return;
+    }
+    const char *owner = orc_json_get_str(o, "key_id");
+    if (!orc_auth_sees_all(rq) && (owner == NULL || strcmp(owner, orc_auth_key(rq)->id) != 0)) {
+        json_object_put(o); /* another key's request: as if unknown */
+        orc_http_error(rq, 404, "NOT_FOUND", "no request %s (unknown, or its result has expired)",
+                       rq->match.params[0]);
         return;
     }
     orc_http_reply_json(rq, 200, o);

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 
+#include "common/url.h"
 #include "common/json.h"
 #include "common/orc.h"
 #include "common/shm.h"
@@ -66,7 +67,9 @@ static json_object *provider_json(const orc_provider_rt_t *p, const orc_shm_t *s
     orc_json_add_bool(o, "configured", p->cfg->configured);
     orc_json_add_bool(o, "available", p->cfg->configured && p->inflight < p->cfg->max_inflight);
     orc_json_add_bool(o, "enabled", p->cfg->enabled);
-    orc_json_add_str(o, "base_url", p->cfg->base_url);
+    char url[1024];
+    orc_url_redacted(p->cfg->base_url, url, sizeof(url));
+    orc_json_add_str(o, "base_url", url); /* never a password or a key written in the URL */
     orc_json_add_str(o, "default_model", p->cfg->default_model);
     for (int m = 0; m < p->cfg->nmodels; m++)
         json_object_array_add(models, json_object_new_string(p->cfg->models[m].id));

@@ -292,6 +292,12 @@ void orc_api_openai_chat(orc_req_t *rq)
                          err);
         return;
     }
+    if (orc_auth_filter_route(rq, &orc_api_env(rq)->cfg->providers, json_object_get_string(model), &route,
+                              err, sizeof(err)) != ORC_OK) {
+        json_object_put(body);
+        orc_http_refuse(rq, ORC_REFUSE_FORBIDDEN, "%s", err);
+        return;
+    }
     chat_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         json_object_put(body);

@@ -12,6 +12,9 @@
  *
  * A session is active while is_active is set and its last activity is
  * within sessions.active_window seconds.
+ *
+ * A client key owns the sessions it creates (their user_id is the key's
+ * id) and sees and deletes only those: another's is "not found".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,8 +44,11 @@
 /* $1 id, $2 user id, $3 preferences */
 static const char CREATE_SQL[] = "INSERT INTO user_sessions AS s (session_id, user_id, preferences)"
                                  " VALUES ($1, $2, $3::jsonb) RETURNING " SESSION_DOC "::text";
-static const char GET_SQL[] = "SELECT " SESSION_DOC "::text FROM user_sessions s WHERE s.session_id = $1";
-static const char DELETE_SQL[] = "DELETE FROM user_sessions WHERE session_id = $1 RETURNING 1";
+/* $1 id, $2 owner or NULL */
+static const char GET_SQL[] = "SELECT " SESSION_DOC "::text FROM user_sessions s WHERE s.session_id = $1"
+                              " AND ($2::text IS NULL OR s.user_id = $2::text)";
+static const char DELETE_SQL[] = "DELETE FROM user_sessions WHERE session_id = $1"
+                                 " AND ($2::text IS NULL OR user_id = $2::text) RETURNING 1";
 
 #define ACTIVE_ONLY                                                                                          \
     "(NOT $1::boolean OR (is_active AND last_activity > now() - make_interval(secs => $4::int)))"
@@ -58,7 +64,8 @@ static const char LIST_SQL[] =
 typedef struct {
     orc_dbreq_t *d; /* the request context holding this session */
     char id[ORC_REQLOG_SESSION_MAX + 1];
-    char key[160]; /* "<namespace>:session:<id>" */
+    char key[160];     /* "<namespace>:session:<id>" */
+    const char *owner; /* the client key's id, NULL when the caller sees every session */
     int status;
 } session_t;
 
@@ -72,6 +79,7 @@ static session_t *session_start(orc_dbreq_t *d, const char *id)
     memcpy(s->id, id, n);
     s->id[n] = '\0';
     snprintf(s->key, sizeof(s->key), "%.64s:session:%s", orc_api_env(d->rq)->cfg->cache_namespace, s->id);
+    s->owner = orc_auth_sees_all(d->rq) ? NULL : orc_auth_key(d->rq)->id;
     return s;
 }
 
@@ -165,8 +173,8 @@ void orc_api_user_session_create(orc_req_t *rq)
     uuid_unparse_lower(uu, id);
     orc_dbreq_t *d = orc_dbreq_new(rq, sizeof(session_t));
     if (d != NULL) {
-        session_start(d, id);
-        const char *values[] = {id, user_id, prefs};
+        session_t *s = session_start(d, id);
+        const char *values[] = {id, s->owner != NULL ? s->owner : user_id, prefs};
         orc_dbreq_query(d, CREATE_SQL, 3, values, cache_and_reply); /* copies the values */
     }
     json_object_put(body);
@@ -183,15 +191,32 @@ static void on_session_row(orc_dbreq_t *d, const PGresult *res)
     cache_and_reply(d, res);
 }
 
+/* The cached document belongs to S's caller. */
+static bool owned(const session_t *s, const char *doc, size_t len)
+{
+    if (s->owner == NULL)
+        return true;
+    json_tokener *tok = json_tokener_new();
+    json_object *o = tok ? json_tokener_parse_ex(tok, doc, (int)len) : NULL;
+    const char *user = orc_json_get_str(o, "user_id");
+    bool mine = user != NULL && strcmp(user, s->owner) == 0;
+    json_object_put(o);
+    json_tokener_free(tok);
+    return mine;
+}
+
 static void on_cached(orc_dbreq_t *d, const redisReply *reply)
 {
     session_t *s = d->data;
     if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
-        orc_dbreq_reply(d, 200, reply->str, reply->len);
+        if (owned(s, reply->str, reply->len))
+            orc_dbreq_reply(d, 200, reply->str, reply->len);
+        else
+            orc_dbreq_error(d, 404, "SESSION_NOT_FOUND", "Session not found");
         return;
     }
-    const char *values[] = {s->id};
-    orc_dbreq_query(d, GET_SQL, 1, values, on_session_row);
+    const char *values[] = {s->id, s->owner};
+    orc_dbreq_query(d, GET_SQL, 2, values, on_session_row);
 }
 
 void orc_api_user_session_get(orc_req_t *rq)
@@ -212,10 +237,6 @@ static void on_uncached(orc_dbreq_t *d, const redisReply *reply)
         orc_log_warn("request %s: session %s deleted, but its cached copy could not be removed: it may be "
                      "served for up to sessions.cache_ttl seconds",
                      d->rq->id, s->id);
-    if (s->status == 404) {
-        orc_dbreq_error(d, 404, "SESSION_NOT_FOUND", "Session not found");
-        return;
-    }
     json_object *o = json_object_new_object();
     orc_json_add_str(o, "message", "Session deleted");
     orc_json_add_str(o, "session_id", s->id);
@@ -229,6 +250,10 @@ static void on_deleted(orc_dbreq_t *d, const PGresult *res)
 {
     session_t *s = d->data;
     s->status = PQntuples(res) > 0 ? 200 : 404;
+    if (s->status == 404) { /* nothing deleted: the cached copy, if any, is someone else's */
+        orc_dbreq_error(d, 404, "SESSION_NOT_FOUND", "Session not found");
+        return;
+    }
     const char *argv[] = {"UNLINK", s->key};
     orc_dbreq_redis(d, on_uncached, 2, argv, NULL);
 }
@@ -238,8 +263,8 @@ void orc_api_user_session_delete(orc_req_t *rq)
     session_t *s = session_of_route(rq);
     if (s == NULL)
         return;
-    const char *values[] = {s->id};
-    orc_dbreq_query(s->d, DELETE_SQL, 1, values, on_deleted);
+    const char *values[] = {s->id, s->owner};
+    orc_dbreq_query(s->d, DELETE_SQL, 2, values, on_deleted);
 }
 
 /* ---- GET /api/user/sessions (admin) ------------------------------------------- */

@@ -242,19 +242,23 @@ static bool any_match(char *const *patterns, int n, const char *a, const char *b
     return false;
 }
 
-int orc_auth_filter_route(const orc_req_t *rq, const orc_providers_config_t *pc, const char *requested,
-                          orc_model_route_t *route, char *err, size_t errlen)
+bool orc_auth_allows(const orc_req_t *rq, const char *provider, const char *requested, const char *model)
 {
     const orc_key_t *k = orc_auth_key(rq);
     if (k == NULL || (k->nmodels == 0 && k->nproviders == 0))
-        return ORC_OK;
+        return true;
+    char full[320];
+    snprintf(full, sizeof(full), "%s/%s", provider, model);
+    return any_match(k->providers, k->nproviders, provider, provider, provider) &&
+           any_match(k->models, k->nmodels, requested, model, full);
+}
+
+int orc_auth_filter_route(const orc_req_t *rq, const orc_providers_config_t *pc, const char *requested,
+                          orc_model_route_t *route, char *err, size_t errlen)
+{
     int kept = 0;
     for (int i = 0; i < route->n; i++) {
-        const char *provider = pc->list[route->providers[i]].name;
-        char full[320];
-        snprintf(full, sizeof(full), "%s/%s", provider, route->models[i]);
-        if (!any_match(k->providers, k->nproviders, provider, provider, provider) ||
-            !any_match(k->models, k->nmodels, requested, route->models[i], full))
+        if (!orc_auth_allows(rq, pc->list[route->providers[i]].name, requested, route->models[i]))
             continue;
         route->providers[kept] = route->providers[i];
         memmove(route->models[kept], route->models[i], sizeof(route->models[kept]));

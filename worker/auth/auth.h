@@ -47,6 +47,10 @@ const orc_key_t *orc_auth_key(const orc_req_t *rq);
  * admin key, a loopback client without a master key)? */
 bool orc_auth_sees_all(const orc_req_t *rq);
 
+/* May RQ's caller use MODEL of PROVIDER, asked for as REQUESTED (the
+ * client's name for it: an alias, "auto", "provider/model" or the model)? */
+bool orc_auth_allows(const orc_req_t *rq, const char *provider, const char *requested, const char *model);
+
 /* Keeps in ROUTE only the providers and models RQ's caller may use for
  * the model it asked for (REQUESTED).  ORC_ERR, with a message in ERR,
  * when none remains: answer 403 (ORC_REFUSE_FORBIDDEN). */

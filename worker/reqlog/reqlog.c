@@ -20,6 +20,7 @@
 #include "worker/reqlog/spool.h"
 #include "worker/http/http.h"
 #include "worker/llm/orchestrator.h"
+#include "worker/auth/auth.h"
 #include "worker/reqlog/reqlog.h"
 #include "worker/reqlog/reqlog_writer.h"
 
@@ -425,6 +426,8 @@ json_object *orc_reqlog_rec_json(const orc_reqlog_rec_t *rec, const orc_reqlog_s
     orc_json_add_int(o, "http_status", http_status);
     orc_json_add_str(o, "created_at", ts);
     orc_json_add_str(o, "session_id", rec->session_id[0] ? rec->session_id : NULL);
+    orc_json_add_str(o, "key_id", rec->key_id[0] ? rec->key_id : NULL);
+    orc_json_add_str(o, "team", rec->team[0] ? rec->team : NULL);
     json_object_object_add(o, "results", json_object_get(rec->results));
     json_object_object_add(o, "errors",
                            json_object_array_length(rec->errors) ? json_object_get(rec->errors) : NULL);
@@ -574,6 +577,11 @@ static void on_begin(void *arg, orc_req_t *rq, const orc_route_t *route)
     orc_reqlog_rec_init(rec, rq->id, rq->path, orc_wall_ms(), rq->start_us);
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "X-Session-ID");
     orc_reqlog_rec_session(rec, h);
+    const orc_key_t *key = orc_auth_key(rq);
+    if (key != NULL) {
+        snprintf(rec->key_id, sizeof(rec->key_id), "%s", key->id);
+        snprintf(rec->team, sizeof(rec->team), "%s", key->team);
+    }
     rq->hook_data = rec;
 }
 

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/apikey.h"
 #include "common/util.h"
 #include "worker/http/http.h"
 #include "worker/reqlog/reqlog_writer.h"
@@ -45,6 +46,8 @@ typedef struct orc_reqlog_rec_s {
     char request_id[ORC_REQUEST_ID_SIZE];
     char endpoint[ORC_REQLOG_ENDPOINT_MAX * 4 + 1];
     char session_id[ORC_REQLOG_SESSION_MAX + 1]; /* "" : none (or not valid) */
+    char key_id[ORC_APIKEY_ID_SIZE];             /* the client key that called, "" for none */
+    char team[ORC_APIKEY_NAME_MAX + 1];          /* its team, "" for none */
     uint64_t wall_ms, start_us;
     json_object *body;    /* the parsed request body (a reference) */
     json_object *request; /* the canonical request of the first job (a reference) */
