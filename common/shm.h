@@ -25,7 +25,7 @@
 #include "common/breaker.h"
 
 #define ORC_SHM_MAGIC 0x3130484d5343524fULL /* "ORCSHM01" */
-#define ORC_SHM_LAYOUT 3
+#define ORC_SHM_LAYOUT 4
 #define ORC_ROUTES_MAX 48
 #define ORC_STATUS_MAX 24
 #define ORC_SHM_PROVIDERS 32 /* distinct provider names over the master's life */
@@ -147,6 +147,27 @@ typedef struct {
     orc_counters_t counters;
 } __attribute__((aligned(64))) orc_slot_t;
 
+#define ORC_SHM_KEYS 1024 /* client keys with limits or budgets tracked at once by one gateway */
+
+/* The usage of one client key across the workers of a gateway (its rate
+ * limits, parallel requests and budget: worker/auth/limits.c).  Counts
+ * are of one wall-clock minute, spend of one budget period. */
+typedef struct {
+    _Atomic uint64_t tag;             /* which key (a hash of its id); 0: free */
+    _Atomic uint64_t last_use_ms;     /* CLOCK_MONOTONIC: idle entries are reused */
+    _Atomic uint64_t minute;          /* the wall-clock minute of the counts below */
+    _Atomic int64_t requests;         /* admitted by this gateway in that minute */
+    _Atomic int64_t request_grant;    /* of the key's per-minute allowance, granted to this gateway */
+    _Atomic uint64_t fleet_exhausted; /* minute + 1 once Redis granted the last of the allowance */
+    _Atomic int64_t tokens_unsent;    /* counted by this gateway in that minute, not yet added in Redis */
+    _Atomic int64_t fleet_tokens;     /* the fleet's count in that minute, as Redis last said */
+    _Atomic int64_t inflight;         /* requests in progress */
+    _Atomic uint64_t spend_period;    /* budget period of the spend below (orc_limits_period) */
+    _Atomic int64_t spend_unsent;     /* micro-dollars spent by this gateway, not yet added in Redis */
+    _Atomic int64_t fleet_spend;      /* micro-dollars spent in the period, as Redis or the log said */
+    _Atomic uint32_t spend_known;     /* fleet_spend was loaded for spend_period */
+} __attribute__((aligned(64))) orc_keylimit_t;
+
 typedef struct {
     uint64_t magic;
     uint32_t layout_version;
@@ -165,6 +186,7 @@ typedef struct {
     char provider_names[ORC_SHM_PROVIDERS][ORC_SHM_PROVIDER_NAME];
     orc_breaker_t breakers[ORC_SHM_PROVIDERS];        /* fleet-wide, CAS only */
     _Atomic uint64_t dwa_reset_ms[ORC_SHM_PROVIDERS]; /* statistics older than this are ignored */
+    orc_keylimit_t keylimits[ORC_SHM_KEYS]; /* client keys' usage, for every worker of the gateway */
     orc_counters_t retired;
     orc_slot_t slots[] __attribute__((aligned(64)));
 } orc_shm_t;

@@ -240,8 +240,10 @@ static int add_services(orc_worker_t *w)
     w->svc.reqlog = orc_reqlog_new(&env);
     orc_keystore_env_t keys = {w->svc.base, c, w->svc.redis, w->svc.db};
     w->svc.keys = orc_keystore_new(&keys);
-    orc_auth_env_t auth = {c, w->svc.keys};
-    w->auth = w->svc.keys != NULL ? orc_auth_new(&auth) : NULL;
+    orc_limits_env_t limits = {w->svc.base, c, w->svc.shm, w->svc.redis, w->svc.db};
+    w->svc.limits = orc_limits_new(&limits);
+    orc_auth_env_t auth = {c, w->svc.keys, w->svc.limits};
+    w->auth = w->svc.keys != NULL && w->svc.limits != NULL ? orc_auth_new(&auth) : NULL;
     return w->svc.cache != NULL && w->auth != NULL ? ORC_OK : ORC_ERR;
 }
 
@@ -296,6 +298,7 @@ static int add_http(orc_worker_t *w, const orc_worker_args_t *a)
 static void free_worker(orc_worker_t *w)
 {
     orc_keystore_free(w->svc.keys); /* key lookups still waiting are refused through the server */
+    orc_limits_free(w->svc.limits);
     orc_auth_free(w->auth);
     orc_http_free(w->http);
     orc_dwa_free(w->dwa);

@@ -40,6 +40,7 @@ typedef struct orc_api_env_s {
     orc_db_t *db;             /* disabled without database.url */
     orc_reqlog_t *reqlog;     /* NULL when requests are not logged */
     orc_keystore_t *keys;     /* client keys (worker/auth) */
+    orc_limits_t *limits;     /* their limits and budgets */
     orc_probe_t *probe_cache; /* reachability of the cache's Redis */
     orc_sysinfo_t *sys;
     bool master_gone; /* set by the worker (draining is in the slot's state) */

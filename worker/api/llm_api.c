@@ -42,8 +42,17 @@ typedef struct orchestration_s {
     orc_reqlog_rec_t *log; /* an asynchronous orchestration's record, spooled when it ends */
     orc_api_env_t *env;
     char id[ORC_REQUEST_ID_SIZE];
-    char owner[ORC_APIKEY_ID_SIZE]; /* the client key that asked, "" for none: it alone reads an async result
-                                     */
+    char owner[ORC_APIKEY_ID_SIZE];
+    orc_key_t *key;
+        /* the client key that asked (a reference), NULL for none: charged after the request */ /* the client
+                                                                                                 * key that
+                                                                                                 * asked, ""
+                                                                                                 * for none:
+                                                                                                 * it alone
+                                                                                                 * reads an
+                                                                                                 * async
+                                                                                                 * result
+                                                                                                 */
     orc_orchestration_t spec;
     orc_cache_req_t cache;
     entry_t entries[ORC_PROVIDERS_MAX];
@@ -74,6 +83,7 @@ static void orch_free(orch_t *o)
     if (o->heartbeat)
         event_free(o->heartbeat);
     orc_orchestration_free(&o->spec);
+    orc_key_unref(o->key);
     free(o);
 }
 
@@ -307,6 +317,10 @@ static void on_job_done(void *arg, const orc_job_result_t *r)
     orch_t *o = e->owner;
     e->job = NULL;
     orc_reqlog_detached_job(o->env->reqlog, o->rq ? orc_reqlog_record(o->rq) : o->log, o->spec.request, r);
+    if (o->rq != NULL)
+        orc_auth_usage(o->rq, r->usage.completion_tokens, r->cost_usd);
+    else /* an asynchronous orchestration: its request has ended */
+        orc_limits_charge(o->env->limits, o->key, r->usage.completion_tokens, r->cost_usd);
     e->ok = r->ok;
     e->bad_request = r->bad_request;
     e->failure = r->failure;
@@ -392,6 +406,7 @@ static orch_t *orch_new(orc_req_t *rq)
         snprintf(o->id, sizeof(o->id), "%s", rq->id);
         const orc_key_t *key = orc_auth_key(rq);
         snprintf(o->owner, sizeof(o->owner), "%s", key != NULL ? key->id : "");
+        o->key = orc_key_ref((orc_key_t *)key);
         o->started_us = orc_now_us();
     }
     return o;

@@ -108,6 +108,73 @@ static void admit(orc_req_t *rq, orc_key_t *caller)
     rq->principal = orc_key_ref(caller);
 }
 
+/* ---- limits and budgets ----------------------------------------------------- */
+
+static void set_header_long(orc_req_t *rq, const char *name, long value, const char *unit)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%ld%s", value, unit);
+    orc_http_set_header(rq, name, text);
+}
+
+/* The x-ratelimit-* headers of the OpenAI API, on answers and refusals. */
+static void ratelimit_headers(orc_req_t *rq, const orc_limit_info_t *info)
+{
+    if (info->limit > 0) {
+        set_header_long(rq, "x-ratelimit-limit-requests", info->limit, "");
+        set_header_long(rq, "x-ratelimit-remaining-requests", info->remaining, "");
+        set_header_long(rq, "x-ratelimit-reset-requests", info->reset_s, "s");
+    }
+    if (info->tokens_limit > 0) {
+        set_header_long(rq, "x-ratelimit-limit-tokens", info->tokens_limit, "");
+        set_header_long(rq, "x-ratelimit-remaining-tokens", info->tokens_remaining, "");
+        set_header_long(rq, "x-ratelimit-reset-tokens", info->reset_s, "s");
+    }
+}
+
+static orc_auth_verdict_t limit_verdict(orc_req_t *rq, orc_limit_verdict_t v, const orc_limit_info_t *info)
+{
+    ratelimit_headers(rq, info);
+    if (v == ORC_LIMIT_ADMITTED) {
+        rq->limited = true;
+        return ORC_AUTH_PASS;
+    }
+    if (v == ORC_LIMIT_OVER_BUDGET) {
+        orc_http_refuse(rq, ORC_REFUSE_QUOTA, "this key's %s is spent", info->what);
+        return ORC_AUTH_DONE;
+    }
+    set_header_long(rq, "Retry-After", ORC_MAX(1, info->retry_after_s), "");
+    orc_http_refuse(rq, ORC_REFUSE_RATE_LIMITED, "rate limit of this key reached: %s; try again in %ld s",
+                    info->what, ORC_MAX(1, info->retry_after_s));
+    return ORC_AUTH_DONE;
+}
+
+static void on_limit(void *arg, orc_limit_verdict_t v, const orc_limit_info_t *info)
+{
+    orc_req_t *rq = arg;
+    if (limit_verdict(rq, v, info) == ORC_AUTH_PASS)
+        orc_http_resume(rq);
+}
+
+/* LLM calls of a key with limits or a budget are counted; input tokens
+ * are estimated as a quarter of the body's bytes. */
+static orc_auth_verdict_t admit_limits(orc_auth_t *a, orc_req_t *rq, const orc_key_t *key)
+{
+    const orc_route_t *route = orc_http_route(rq);
+    if (!route->logged || !orc_limits_apply(key))
+        return ORC_AUTH_PASS;
+    orc_limit_info_t info;
+    long tokens = (long)(orc_http_body_size(rq) / 4);
+    orc_limit_verdict_t v = orc_limits_admit(a->env.limits, key, tokens, &info, on_limit, rq);
+    return v == ORC_LIMIT_PENDING ? ORC_AUTH_PENDING : limit_verdict(rq, v, &info);
+}
+
+void orc_auth_usage(orc_req_t *rq, long output_tokens, double cost_usd)
+{
+    rq->usage_output_tokens += output_tokens > 0 ? output_tokens : 0;
+    rq->usage_cost_usd += cost_usd > 0 ? cost_usd : 0;
+}
+
 /* A client key's record decides: ORC_AUTH_PASS, or the request is refused. */
 static orc_auth_verdict_t decide_key(orc_auth_t *a, orc_req_t *rq, orc_key_result_t result, orc_key_t *key)
 {
@@ -130,7 +197,7 @@ static orc_auth_verdict_t decide_key(orc_auth_t *a, orc_req_t *rq, orc_key_resul
         return ORC_AUTH_DONE;
     }
     admit(rq, key);
-    return ORC_AUTH_PASS;
+    return admit_limits(a, rq, key);
 }
 
 static void on_key(void *arg, orc_key_result_t result, orc_key_t *key)
@@ -202,8 +269,12 @@ static orc_auth_verdict_t check(void *arg, orc_req_t *rq, const orc_route_t *rou
 
 static void release(void *arg, orc_req_t *rq)
 {
-    if (rq->principal != arg) /* not a lookup in flight */
+    orc_auth_t *a = arg;
+    if (rq->principal != arg) { /* not a lookup in flight */
+        if (rq->limited)
+            orc_limits_end(a->env.limits, rq->principal, (long)rq->usage_output_tokens, rq->usage_cost_usd);
         orc_key_unref(rq->principal);
+    }
     rq->principal = NULL;
 }
 

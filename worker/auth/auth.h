@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "worker/auth/keystore.h"
+#include "worker/auth/limits.h"
 #include "worker/http/http.h"
 #include "worker/llm/model_route.h"
 
@@ -31,6 +32,7 @@ typedef struct orc_auth_s orc_auth_t;
 typedef struct {
     const orc_config_t *cfg;
     orc_keystore_t *keys; /* borrowed */
+    orc_limits_t *limits; /* borrowed */
 } orc_auth_env_t;
 
 orc_auth_t *orc_auth_new(const orc_auth_env_t *env);
@@ -56,6 +58,10 @@ bool orc_auth_allows(const orc_req_t *rq, const char *provider, const char *requ
  * when none remains: answer 403 (ORC_REFUSE_FORBIDDEN). */
 int orc_auth_filter_route(const orc_req_t *rq, const orc_providers_config_t *pc, const char *requested,
                           orc_model_route_t *route, char *err, size_t errlen);
+
+/* RQ's upstream calls used OUTPUT_TOKENS more tokens and cost COST_USD:
+ * counted against its key's limits and budget when the request ends. */
+void orc_auth_usage(orc_req_t *rq, long output_tokens, double cost_usd);
 
 /* The route access as a scope bit (ORC_SCOPE_*), 0 for public routes. */
 unsigned orc_auth_scope_of(orc_access_t access);

@@ -108,6 +108,9 @@ static void parse_numbers(json_object *o, orc_key_t *k)
     k->budget_usd = -1;
     if (json_object_object_get_ex(o, "budget_usd", &v) && v != NULL)
         k->budget_usd = json_object_get_double(v);
+    k->team_budget_usd = -1;
+    if (k->team[0] != '\0' && json_object_object_get_ex(o, "team_budget_usd", &v) && v != NULL)
+        k->team_budget_usd = json_object_get_double(v);
     if (json_object_object_get_ex(o, "expires_ms", &v) && v != NULL)
         k->expires_ms = json_object_get_int64(v);
     k->revoked = json_object_object_get_ex(o, "revoked", &v) && json_object_get_boolean(v);
@@ -120,6 +123,8 @@ static int parse_fields(json_object *o, orc_key_t *k)
         copy_string(o, "name", k->name, ORC_APIKEY_NAME_MAX, true) != ORC_OK ||
         copy_string(o, "team", k->team, ORC_APIKEY_NAME_MAX, false) != ORC_OK ||
         copy_string(o, "budget_period", k->budget_period, sizeof(k->budget_period) - 1, false) != ORC_OK ||
+        copy_string(o, "team_budget_period", k->team_budget_period, sizeof(k->team_budget_period) - 1,
+                    false) != ORC_OK ||
         parse_scopes(o, &k->scopes) != ORC_OK ||
         parse_patterns(o, "models", &k->models, &k->nmodels) != ORC_OK ||
         parse_patterns(o, "providers", &k->providers, &k->nproviders) != ORC_OK)

@@ -53,7 +53,9 @@ typedef struct orc_key_s {
     long rpm, tpm, max_parallel; /* 0: unlimited */
     double budget_usd;           /* < 0: no budget */
     char budget_period[8];       /* day|month|total */
-    int64_t expires_ms;          /* wall clock; 0: never */
+    double team_budget_usd;      /* the team's budget (api_teams), < 0: none */
+    char team_budget_period[8];
+    int64_t expires_ms; /* wall clock; 0: never */
     bool revoked;
 } orc_key_t;
 
@@ -106,6 +108,8 @@ orc_keystore_stats_t orc_keystore_stats(const orc_keystore_t *ks);
     "json_build_object('id', id, 'name', name, 'team', team, 'models', models, 'providers', providers, "     \
     "'scopes', scopes, 'rpm', rpm, 'tpm', tpm, 'max_parallel', max_parallel, 'budget_usd', budget_usd, "     \
     "'budget_period', budget_period, 'expires_ms', (extract(epoch FROM expires_at) * 1000)::bigint, "        \
-    "'revoked', revoked_at IS NOT NULL)::text"
+    "'revoked', revoked_at IS NOT NULL, "                                                                    \
+    "'team_budget_usd', (SELECT t.budget_usd FROM api_teams t WHERE t.team = api_keys.team), "               \
+    "'team_budget_period', (SELECT t.budget_period FROM api_teams t WHERE t.team = api_keys.team))::text"
 
 #endif

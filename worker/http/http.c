@@ -529,6 +529,11 @@ const char *orc_http_header(const orc_req_t *rq, const char *name)
     return evhttp_find_header(evhttp_request_get_input_headers(rq->req), name);
 }
 
+size_t orc_http_body_size(const orc_req_t *rq)
+{
+    return evbuffer_get_length(evhttp_request_get_input_buffer(rq->req));
+}
+
 const orc_route_t *orc_http_route(const orc_req_t *rq)
 {
     return rq->route >= 0 && (size_t)rq->route < rq->http->env.nroutes ? &rq->http->env.routes[rq->route]

@@ -54,6 +54,10 @@ typedef struct orc_req_s {
     size_t stream_bytes;
     void *hook_data; /* the hooks' state of this request (the request-log record), theirs to free */
     void *principal; /* who the authorizer found calling (its own type), released by it */
+    /* what the request used upstream, added by the handlers for the authorizer's limits */
+    int64_t usage_output_tokens;
+    double usage_cost_usd;
+    bool limited; /* the authorizer counted it against a key's limits */
 } orc_req_t;
 
 /* Called around each request, in this order; each may be NULL.  BEGIN
@@ -115,6 +119,8 @@ const orc_route_t *orc_http_route(const orc_req_t *rq);
 /* The client's address ("" if unknown) and whether it is a loopback one. */
 const char *orc_http_peer(const orc_req_t *rq);
 bool orc_http_peer_is_loopback(const orc_req_t *rq);
+/* The size of the request body in bytes. */
+size_t orc_http_body_size(const orc_req_t *rq);
 /* A request header, NULL if absent. */
 const char *orc_http_header(const orc_req_t *rq, const char *name);
 

@@ -1,0 +1,789 @@
+/*
+ * limits.c - rate limits, parallel requests and budgets of client keys
+ * (see limits.h for what is promised).
+ *
+ * Shared memory holds one orc_keylimit_t per key (and per team with a
+ * budget), found by a hash of its name with linear probing.  This worker
+ * keeps, per entry, the Redis key names, what it has counted but not yet
+ * sent to Redis, the admissions waiting for a slice or for the spend, and
+ * whether it is asking Redis for either.
+ */
+#include <event2/event.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/orc.h"
+#include "common/util.h"
+#include "worker/auth/limits.h"
+#include "worker/store/db.h"
+#include "worker/store/redis.h"
+
+#define PROBES 16
+#define IDLE_MS 120000      /* an entry unused this long (and idle) may be taken by another key */
+#define SLICES 50           /* a minute's allowance is granted in this many slices */
+#define FLUSH_MS 1000       /* counts sent to Redis this often */
+#define RETRY_MS 1000       /* after Redis or PostgreSQL failed, they are not asked for this long */
+#define MINUTE_TTL_S 120    /* Redis keys of one minute */
+#define SPEND_TTL_S 3456000 /* 40 days: a month's spend outlives its month */
+#define NAME_SIZE 160
+
+/* INCRBY that sets an expiry on the key it creates; returns the total. */
+static const char add_script[] = "local t = redis.call('INCRBY', KEYS[1], ARGV[1]) "
+                                 "if t == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end "
+                                 "return t";
+/* INCRBY only of a spend that exists (else nil: it must be rebuilt first). */
+static const char spend_script[] = "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
+                                   "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+static const char spend_key_sql[] =
+    "SELECT (coalesce(sum(cost_usd), 0) * 1000000)::bigint FROM orchestration_requests "
+    "WHERE key_id = $1 AND created_at >= to_timestamp($2::float8)";
+static const char spend_team_sql[] =
+    "SELECT (coalesce(sum(cost_usd), 0) * 1000000)::bigint FROM orchestration_requests "
+    "WHERE team = $1 AND created_at >= to_timestamp($2::float8)";
+
+typedef struct waiter_s {
+    orc_key_t *key; /* one reference */
+    long tokens;
+    orc_limit_cb cb;
+    void *arg;
+    struct waiter_s *next;
+} waiter_t;
+
+/* This worker's view of one shared-memory entry. */
+typedef struct {
+    char name[NAME_SIZE]; /* "key_..." or "team:<name>" */
+    bool team;
+    long tokens_delta; /* counted, not yet sent to Redis */
+    uint64_t tokens_minute;
+    long spend_delta; /* micro-dollars */
+    uint64_t spend_period;
+    bool leasing, loading, flushing;
+    bool dirty;
+} local_t;
+
+struct orc_limits_s {
+    orc_limits_env_t env;
+    local_t local[ORC_SHM_KEYS];
+    waiter_t *waiters; /* admissions waiting for a slice or a spend */
+    struct event *flush_ev;
+    uint64_t redis_failed_ms; /* when Redis last failed us (monotonic) */
+    uint64_t spend_failed_ms; /* when the spend could last not be read */
+    orc_limits_stats_t stats;
+};
+
+typedef enum { NEED_NOTHING, NEED_SLICE, NEED_SPEND } need_t;
+
+static void retry_waiters(orc_limits_t *l);
+
+/* ---- time ------------------------------------------------------------------- */
+
+static uint64_t minute_now(void)
+{
+    return orc_wall_ms() / 60000;
+}
+
+uint64_t orc_limits_period(const char *period, uint64_t wall_ms)
+{
+    time_t t = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    uint64_t month = (uint64_t)(tm.tm_year + 1900) * 100 + (uint64_t)tm.tm_mon + 1;
+    if (strcmp(period, "day") == 0)
+        return month * 100 + (uint64_t)tm.tm_mday;
+    return strcmp(period, "month") == 0 ? month : 1;
+}
+
+/* When PERIOD (a number of orc_limits_period) began, in Unix seconds. */
+static long period_start(uint64_t period)
+{
+    if (period < 100000)
+        return 0; /* total */
+    struct tm tm = {0};
+    bool day = period > 1000000;
+    uint64_t month = day ? period / 100 : period;
+    tm.tm_year = (int)(month / 100) - 1900;
+    tm.tm_mon = (int)(month % 100) - 1;
+    tm.tm_mday = day ? (int)(period % 100) : 1;
+    return (long)timegm(&tm);
+}
+
+/* ---- entries -------------------------------------------------------------------- */
+
+static uint64_t name_tag(const char *name)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *name != '\0'; name++)
+        h = (h ^ (unsigned char)*name) * 1099511628211ULL;
+    return h | 1;
+}
+
+static void entry_reset(orc_keylimit_t *e, uint64_t tag)
+{
+    atomic_store(&e->minute, 0);
+    atomic_store(&e->requests, 0);
+    atomic_store(&e->request_grant, 0);
+    atomic_store(&e->fleet_exhausted, 0);
+    atomic_store(&e->tokens_unsent, 0);
+    atomic_store(&e->fleet_tokens, 0);
+    atomic_store(&e->inflight, 0);
+    atomic_store(&e->spend_period, 0);
+    atomic_store(&e->spend_unsent, 0);
+    atomic_store(&e->fleet_spend, 0);
+    atomic_store(&e->spend_known, 0);
+    atomic_store(&e->tag, tag);
+}
+
+/* A free entry, or one idle long enough, becomes NAME's. */
+static bool claim(orc_keylimit_t *e, uint64_t tag, uint64_t now)
+{
+    uint64_t old = atomic_load(&e->tag);
+    bool idle = old != 0 && now - atomic_load(&e->last_use_ms) > IDLE_MS && atomic_load(&e->inflight) == 0;
+    if (old != 0 && !idle)
+        return false;
+    if (!atomic_compare_exchange_strong(&e->tag, &old, tag))
+        return atomic_load(&e->tag) == tag;
+    entry_reset(e, tag);
+    return true;
+}
+
+/* The index of NAME's entry, -1 when every probed entry is busy. */
+static int entry_of(orc_limits_t *l, const char *name, bool team)
+{
+    uint64_t tag = name_tag(name), now = orc_now_ms();
+    for (int i = 0; i < PROBES; i++) {
+        int idx = (int)((tag + (uint64_t)i) % ORC_SHM_KEYS);
+        orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+        if (atomic_load(&e->tag) == tag || claim(e, tag, now)) {
+            atomic_store(&e->last_use_ms, now);
+            local_t *loc = &l->local[idx];
+            if (strcmp(loc->name, name) != 0) {
+                snprintf(loc->name, sizeof(loc->name), "%s", name);
+                loc->team = team;
+            }
+            return idx;
+        }
+    }
+    l->stats.untracked++;
+    return -1;
+}
+
+/* The counts of a new minute start from zero (the first worker to see it resets them). */
+static void roll_minute(orc_keylimit_t *e, uint64_t minute)
+{
+    uint64_t m = atomic_load(&e->minute);
+    if (m != minute && m < minute && atomic_compare_exchange_strong(&e->minute, &m, minute)) {
+        atomic_store(&e->requests, 0);
+        atomic_store(&e->request_grant, 0);
+        atomic_store(&e->tokens_unsent, 0);
+        atomic_store(&e->fleet_tokens, 0);
+    }
+}
+
+static void roll_period(orc_keylimit_t *e, uint64_t period)
+{
+    uint64_t p = atomic_load(&e->spend_period);
+    if (p != period && atomic_compare_exchange_strong(&e->spend_period, &p, period)) {
+        atomic_store(&e->spend_known, 0);
+        atomic_store(&e->fleet_spend, 0);
+        atomic_store(&e->spend_unsent, 0);
+    }
+}
+
+static bool fleet(const orc_limits_t *l)
+{
+    orc_redis_status_t s = orc_redis_status(l->env.redis);
+    return s.connected && !s.breaker_open && orc_now_ms() - l->redis_failed_ms >= RETRY_MS;
+}
+
+/* ---- Redis: slices, counts, spends ----------------------------------------------- */
+
+static void redis_name(const orc_limits_t *l, const char *kind, const char *name, uint64_t n, char *buf,
+                       size_t size)
+{
+    snprintf(buf, size, "%s:%s:%s:%llu", l->env.cfg->cache_namespace, kind, name, (unsigned long long)n);
+}
+
+typedef struct {
+    orc_limits_t *l;
+    int idx;
+    uint64_t n;  /* the minute or period asked about */
+    long amount; /* added */
+    long limit;  /* the allowance a slice is cut from */
+} ask_t;
+
+static ask_t *ask_new(orc_limits_t *l, int idx, uint64_t n, long amount, long limit)
+{
+    ask_t *a = calloc(1, sizeof(*a));
+    if (a != NULL)
+        *a = (ask_t){l, idx, n, amount, limit};
+    return a;
+}
+
+/* Sends SCRIPT about the entry's KIND counter; frees A when it cannot. */
+static int ask_redis(orc_limits_t *l, ask_t *a, const char *script, const char *kind, long ttl,
+                     orc_redis_cb cb)
+{
+    char key[256], amount[24], ttls[24];
+    redis_name(l, kind, l->local[a->idx].name, a->n, key, sizeof(key));
+    snprintf(amount, sizeof(amount), "%ld", a->amount);
+    snprintf(ttls, sizeof(ttls), "%ld", ttl);
+    const char *argv[] = {"EVAL", script, "1", key, amount, ttls};
+    int id = orc_redis_command(l->env.redis, cb, a, 6, argv, NULL);
+    if (id <= 0) {
+        free(a);
+        l->redis_failed_ms = orc_now_ms();
+    }
+    return id > 0 ? ORC_OK : ORC_ERR;
+}
+
+static void on_slice(void *arg, orc_redis_rc_t rc, const redisReply *reply)
+{
+    ask_t *a = arg;
+    orc_limits_t *l = a->l;
+    orc_keylimit_t *e = &l->env.shm->keylimits[a->idx];
+    if (rc == ORC_REDIS_CLOSED) {
+        free(a);
+        return;
+    }
+    l->local[a->idx].leasing = false;
+    if (rc != ORC_REDIS_OK || reply->type != REDIS_REPLY_INTEGER) {
+        l->redis_failed_ms = orc_now_ms();
+    } else if (atomic_load(&e->minute) == a->n) {
+        long before = (long)reply->integer - a->amount;
+        long granted = ORC_MAX(0, ORC_MIN(a->amount, a->limit - before));
+        atomic_fetch_add(&e->request_grant, granted);
+        if (granted < a->amount)
+            atomic_store(&e->fleet_exhausted, a->n + 1);
+    }
+    free(a);
+    retry_waiters(l);
+}
+
+/* Asks Redis for the next slice of the entry's minute allowance RPM. */
+static void ask_slice(orc_limits_t *l, int idx, long rpm)
+{
+    if (l->local[idx].leasing)
+        return;
+    ask_t *a =
+        ask_new(l, idx, atomic_load(&l->env.shm->keylimits[idx].minute), ORC_MAX(1, rpm / SLICES), rpm);
+    if (a == NULL)
+        return;
+    l->local[idx].leasing = true;
+    l->stats.leases++;
+    if (ask_redis(l, a, add_script, "rl", MINUTE_TTL_S, on_slice) != ORC_OK)
+        l->local[idx].leasing = false;
+}
+
+/* ---- the spend of a period: Redis, else rebuilt from the request log -------- */
+
+static void spend_loaded(orc_limits_t *l, int idx, uint64_t period, long micro, bool ok)
+{
+    orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+    l->local[idx].loading = false;
+    if (!ok) {
+        l->spend_failed_ms = orc_now_ms();
+        orc_log_warn(
+            "client keys: the spend of %s cannot be read (Redis and the request log are unavailable): "
+            "its budget is not enforced for now",
+            l->local[idx].name);
+    } else if (atomic_load(&e->spend_period) == period) {
+        atomic_store(&e->fleet_spend, micro);
+        atomic_store(&e->spend_known, 1);
+    }
+    retry_waiters(l);
+}
+
+static void on_spend_stored(void *arg, orc_redis_rc_t rc, const redisReply *reply)
+{
+    ask_t *a = arg;
+    if (rc == ORC_REDIS_CLOSED) {
+        free(a);
+        return;
+    }
+    /* SET NX then GET: another replica may have stored its rebuild first */
+    long micro = a->amount;
+    if (rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[1]->type == REDIS_REPLY_STRING)
+        micro = atol(reply->element[1]->str);
+    spend_loaded(a->l, a->idx, a->n, micro, true);
+    free(a);
+}
+
+static void store_rebuilt_spend(orc_limits_t *l, ask_t *a)
+{
+    static const char script[] = "redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) "
+                                 "return {1, redis.call('GET', KEYS[1])}";
+    if (!fleet(l) || ask_redis(l, a, script, "spend", SPEND_TTL_S, on_spend_stored) != ORC_OK) {
+        if (a != NULL && !fleet(l)) { /* without Redis the rebuilt spend is this gateway's */
+            spend_loaded(l, a->idx, a->n, a->amount, true);
+            free(a);
+        }
+    }
+}
+
+static void on_spend_rows(void *arg, orc_pg_rc_t rc, const PGresult *res, const char *error)
+{
+    ask_t *a = arg;
+    (void)error;
+    if (rc == ORC_PG_CLOSED || rc != ORC_PG_OK || PQntuples(res) != 1) {
+        if (rc != ORC_PG_CLOSED)
+            spend_loaded(a->l, a->idx, a->n, 0, false);
+        free(a);
+        return;
+    }
+    a->l->stats.rebuilds++;
+    a->amount = atol(PQgetvalue(res, 0, 0));
+    store_rebuilt_spend(a->l, a);
+}
+
+static void rebuild_spend(orc_limits_t *l, ask_t *a)
+{
+    char since[24];
+    local_t *loc = &l->local[a->idx];
+    if (!orc_db_enabled(l->env.db)) { /* no request log: spend counts from zero */
+        store_rebuilt_spend(l, a);
+        return;
+    }
+    snprintf(since, sizeof(since), "%ld", period_start(a->n));
+    const char *values[] = {loc->team ? loc->name + 5 : loc->name, since};
+    if (orc_db_query(l->env.db, loc->team ? spend_team_sql : spend_key_sql, 2, values, on_spend_rows, a) <=
+        0) {
+        spend_loaded(l, a->idx, a->n, 0, false);
+        free(a);
+    }
+}
+
+static void on_spend_read(void *arg, orc_redis_rc_t rc, const redisReply *reply)
+{
+    ask_t *a = arg;
+    if (rc == ORC_REDIS_CLOSED) {
+        free(a);
+        return;
+    }
+    if (rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_STRING) {
+        spend_loaded(a->l, a->idx, a->n, atol(reply->str), true);
+        free(a);
+        return;
+    }
+    if (rc != ORC_REDIS_OK)
+        a->l->redis_failed_ms = orc_now_ms();
+    rebuild_spend(a->l, a);
+}
+
+static void load_spend(orc_limits_t *l, int idx, uint64_t period)
+{
+    if (l->local[idx].loading)
+        return;
+    ask_t *a = ask_new(l, idx, period, 0, 0);
+    if (a == NULL)
+        return;
+    l->local[idx].loading = true;
+    if (!fleet(l)) {
+        rebuild_spend(l, a);
+        return;
+    }
+    char key[256];
+    redis_name(l, "spend", l->local[idx].name, period, key, sizeof(key));
+    const char *argv[] = {"GET", key};
+    if (orc_redis_command(l->env.redis, on_spend_read, a, 2, argv, NULL) <= 0)
+        rebuild_spend(l, a);
+}
+
+/* ---- admission ---------------------------------------------------------------- */
+
+static long seconds_to_next_minute(void)
+{
+    return 60 - (long)(orc_wall_ms() / 1000 % 60);
+}
+
+/* Over BUDGET (USD) in its PERIOD?  NEED_SPEND while the spend is unknown. */
+static need_t spend_state(orc_limits_t *l, const char *name, bool team, double budget, const char *period,
+                          bool *over)
+{
+    *over = false;
+    if (budget < 0)
+        return NEED_NOTHING;
+    int idx = entry_of(l, name, team);
+    if (idx < 0)
+        return NEED_NOTHING;
+    orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+    uint64_t p = orc_limits_period(period, orc_wall_ms());
+    roll_period(e, p);
+    if (!atomic_load(&e->spend_known) && orc_now_ms() - l->spend_failed_ms >= RETRY_MS)
+        load_spend(l, idx, p); /* may complete at once (no Redis, PostgreSQL refusing) */
+    if (!atomic_load(&e->spend_known))
+        return l->local[idx].loading ? NEED_SPEND : NEED_NOTHING; /* unknown: not enforced (logged) */
+    *over = atomic_load(&e->fleet_spend) + atomic_load(&e->spend_unsent) >= llround(budget * 1e6);
+    return NEED_NOTHING;
+}
+
+static orc_limit_verdict_t check_budgets(orc_limits_t *l, const orc_key_t *key, orc_limit_info_t *info,
+                                         need_t *need)
+{
+    char team[NAME_SIZE];
+    bool over = false;
+    *need = spend_state(l, key->id, false, key->budget_usd, key->budget_period, &over);
+    if (*need == NEED_NOTHING && over) {
+        info->what = "budget";
+        return ORC_LIMIT_OVER_BUDGET;
+    }
+    snprintf(team, sizeof(team), "team:%s", key->team);
+    need_t team_need = key->team[0]
+                           ? spend_state(l, team, true, key->team_budget_usd, key->team_budget_period, &over)
+                           : NEED_NOTHING;
+    if (team_need == NEED_NOTHING && over && key->team[0]) {
+        info->what = "team budget";
+        return ORC_LIMIT_OVER_BUDGET;
+    }
+    if (team_need != NEED_NOTHING)
+        *need = team_need;
+    return ORC_LIMIT_ADMITTED;
+}
+
+static orc_limit_verdict_t check_tokens(orc_keylimit_t *e, const orc_key_t *key, orc_limit_info_t *info)
+{
+    if (key->tpm <= 0)
+        return ORC_LIMIT_ADMITTED;
+    long used = atomic_load(&e->fleet_tokens) + atomic_load(&e->tokens_unsent);
+    info->tokens_limit = key->tpm;
+    info->tokens_remaining = ORC_MAX(0, key->tpm - used);
+    if (used < key->tpm)
+        return ORC_LIMIT_ADMITTED;
+    info->what = "tokens";
+    info->retry_after_s = seconds_to_next_minute();
+    return ORC_LIMIT_RATE_LIMITED;
+}
+
+/* One more request of this minute: granted, refused, or NEED_SLICE. */
+static orc_limit_verdict_t take_request(orc_limits_t *l, int idx, const orc_key_t *key,
+                                        orc_limit_info_t *info, need_t *need)
+{
+    orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+    if (key->rpm <= 0)
+        return ORC_LIMIT_ADMITTED;
+    bool shared = fleet(l);
+    long r = atomic_fetch_add(&e->requests, 1) + 1;
+    long cap = shared ? atomic_load(&e->request_grant) : key->rpm;
+    info->limit = key->rpm;
+    info->remaining = ORC_MAX(0, key->rpm - r);
+    if (r <= cap) {
+        if (shared && cap - r < ORC_MAX(1, key->rpm / SLICES) / 2 + 1 &&
+            atomic_load(&e->fleet_exhausted) != atomic_load(&e->minute) + 1)
+            ask_slice(l, idx, key->rpm); /* the next slice before this one runs out */
+        return ORC_LIMIT_ADMITTED;
+    }
+    atomic_fetch_sub(&e->requests, 1);
+    if (shared && atomic_load(&e->fleet_exhausted) != atomic_load(&e->minute) + 1) {
+        ask_slice(l, idx, key->rpm);
+        if (l->local[idx].leasing) {
+            *need = NEED_SLICE;
+            return ORC_LIMIT_ADMITTED;
+        }
+        return take_request(l, idx, key, info, need); /* Redis failed at once: on our own now */
+    }
+    info->what = "requests";
+    info->remaining = 0;
+    info->retry_after_s = seconds_to_next_minute();
+    return ORC_LIMIT_RATE_LIMITED;
+}
+
+static orc_limit_verdict_t take_parallel(orc_keylimit_t *e, const orc_key_t *key, orc_limit_info_t *info)
+{
+    if (key->max_parallel <= 0)
+        return ORC_LIMIT_ADMITTED;
+    if (atomic_fetch_add(&e->inflight, 1) < key->max_parallel)
+        return ORC_LIMIT_ADMITTED;
+    atomic_fetch_sub(&e->inflight, 1);
+    info->what = "parallel requests";
+    info->retry_after_s = 1;
+    return ORC_LIMIT_RATE_LIMITED;
+}
+
+static void count_tokens(orc_limits_t *l, int idx, long tokens)
+{
+    if (tokens <= 0)
+        return;
+    orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+    local_t *loc = &l->local[idx];
+    uint64_t minute = atomic_load(&e->minute);
+    atomic_fetch_add(&e->tokens_unsent, tokens);
+    if (loc->tokens_minute != minute)
+        loc->tokens_delta = 0; /* what was not sent belongs to a minute that is over */
+    loc->tokens_minute = minute;
+    loc->tokens_delta += tokens;
+    loc->dirty = true;
+}
+
+static orc_limit_verdict_t try_admit(orc_limits_t *l, const orc_key_t *key, long tokens,
+                                     orc_limit_info_t *info, need_t *need)
+{
+    *need = NEED_NOTHING;
+    memset(info, 0, sizeof(*info));
+    info->reset_s = seconds_to_next_minute();
+    orc_limit_verdict_t v = check_budgets(l, key, info, need);
+    if (v != ORC_LIMIT_ADMITTED || *need != NEED_NOTHING)
+        return v;
+    int idx = entry_of(l, key->id, false);
+    if (idx < 0)
+        return ORC_LIMIT_ADMITTED;
+    orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+    roll_minute(e, minute_now());
+    if ((v = check_tokens(e, key, info)) != ORC_LIMIT_ADMITTED)
+        return v;
+    if ((v = take_request(l, idx, key, info, need)) != ORC_LIMIT_ADMITTED || *need != NEED_NOTHING)
+        return v;
+    if ((v = take_parallel(e, key, info)) != ORC_LIMIT_ADMITTED) {
+        if (key->rpm > 0)
+            atomic_fetch_sub(&e->requests, 1);
+        return v;
+    }
+    if (key->tpm > 0)
+        count_tokens(l, idx, tokens);
+    return ORC_LIMIT_ADMITTED;
+}
+
+bool orc_limits_apply(const orc_key_t *key)
+{
+    return key != NULL && key->caller == ORC_CALLER_KEY &&
+           (key->rpm > 0 || key->tpm > 0 || key->max_parallel > 0 || key->budget_usd >= 0 ||
+            (key->team[0] && key->team_budget_usd >= 0));
+}
+
+orc_limit_verdict_t orc_limits_admit(orc_limits_t *l, const orc_key_t *key, long tokens,
+                                     orc_limit_info_t *info, orc_limit_cb cb, void *arg)
+{
+    need_t need;
+    if (!orc_limits_apply(key))
+        return ORC_LIMIT_ADMITTED;
+    orc_limit_verdict_t v = try_admit(l, key, tokens, info, &need);
+    if (need == NEED_NOTHING)
+        return v;
+    waiter_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return ORC_LIMIT_ADMITTED; /* out of memory: not limited rather than refused */
+    *w = (waiter_t){orc_key_ref((orc_key_t *)key), tokens, cb, arg, l->waiters};
+    l->waiters = w;
+    return ORC_LIMIT_PENDING;
+}
+
+/* Decides again for every waiting admission; those still waiting stay. */
+static void retry_waiters(orc_limits_t *l)
+{
+    waiter_t *list = l->waiters, *still = NULL;
+    l->waiters = NULL;
+    while (list != NULL) {
+        waiter_t *w = list;
+        list = w->next;
+        need_t need;
+        orc_limit_info_t info;
+        orc_limit_verdict_t v = try_admit(l, w->key, w->tokens, &info, &need);
+        if (need != NEED_NOTHING) {
+            w->next = still;
+            still = w;
+            continue;
+        }
+        w->cb(w->arg, v, &info);
+        orc_key_unref(w->key);
+        free(w);
+    }
+    /* callbacks may have added waiters meanwhile */
+    waiter_t **tail = &l->waiters;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = still;
+}
+
+void orc_limits_cancel(orc_limits_t *l, void *arg)
+{
+    for (waiter_t **pp = &l->waiters; *pp != NULL;) {
+        waiter_t *w = *pp;
+        if (w->arg == arg) {
+            *pp = w->next;
+            orc_key_unref(w->key);
+            free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+static void count_spend(orc_limits_t *l, const char *name, bool team, long micro)
+{
+    int idx = entry_of(l, name, team);
+    if (idx < 0 || micro <= 0)
+        return;
+    orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+    local_t *loc = &l->local[idx];
+    uint64_t period = atomic_load(&e->spend_period);
+    atomic_fetch_add(&e->spend_unsent, micro);
+    if (loc->spend_period != period)
+        loc->spend_delta = 0;
+    loc->spend_period = period;
+    loc->spend_delta += micro;
+    loc->dirty = true;
+}
+
+static void charge(orc_limits_t *l, const orc_key_t *key, long output_tokens, double cost_usd, bool ended)
+{
+    if (!orc_limits_apply(key))
+        return;
+    int idx = entry_of(l, key->id, false);
+    if (idx < 0)
+        return;
+    orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+    if (ended && key->max_parallel > 0 && atomic_load(&e->inflight) > 0)
+        atomic_fetch_sub(&e->inflight, 1);
+    if (key->tpm > 0 && atomic_load(&e->minute) == minute_now())
+        count_tokens(l, idx, output_tokens);
+    long micro = cost_usd > 0 ? llround(cost_usd * 1e6) : 0;
+    if (key->budget_usd >= 0)
+        count_spend(l, key->id, false, micro);
+    if (key->team[0] && key->team_budget_usd >= 0) {
+        char team[NAME_SIZE];
+        snprintf(team, sizeof(team), "team:%s", key->team);
+        count_spend(l, team, true, micro);
+    }
+}
+
+void orc_limits_end(orc_limits_t *l, const orc_key_t *key, long output_tokens, double cost_usd)
+{
+    charge(l, key, output_tokens, cost_usd, true);
+}
+
+void orc_limits_charge(orc_limits_t *l, const orc_key_t *key, long output_tokens, double cost_usd)
+{
+    charge(l, key, output_tokens, cost_usd, false);
+}
+
+/* ---- sending counts to Redis, once a second ------------------------------------ */
+
+static void on_tokens_sent(void *arg, orc_redis_rc_t rc, const redisReply *reply)
+{
+    ask_t *a = arg;
+    if (rc == ORC_REDIS_CLOSED) {
+        free(a);
+        return;
+    }
+    orc_limits_t *l = a->l;
+    orc_keylimit_t *e = &l->env.shm->keylimits[a->idx];
+    local_t *loc = &l->local[a->idx];
+    loc->flushing = false;
+    if (rc != ORC_REDIS_OK || reply->type != REDIS_REPLY_INTEGER) {
+        l->redis_failed_ms = orc_now_ms();
+        if (loc->tokens_minute == a->n) /* sent again next time */
+            loc->tokens_delta += a->amount;
+    } else if (atomic_load(&e->minute) == a->n) {
+        atomic_fetch_sub(&e->tokens_unsent, a->amount);
+        atomic_store(&e->fleet_tokens, (long)reply->integer);
+    }
+    free(a);
+}
+
+static void on_spend_sent(void *arg, orc_redis_rc_t rc, const redisReply *reply)
+{
+    ask_t *a = arg;
+    if (rc == ORC_REDIS_CLOSED) {
+        free(a);
+        return;
+    }
+    orc_limits_t *l = a->l;
+    orc_keylimit_t *e = &l->env.shm->keylimits[a->idx];
+    local_t *loc = &l->local[a->idx];
+    loc->flushing = false;
+    bool same = atomic_load(&e->spend_period) == a->n;
+    if (rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_INTEGER && same) {
+        atomic_fetch_sub(&e->spend_unsent, a->amount);
+        atomic_store(&e->fleet_spend, (long)reply->integer);
+    } else if (same) {
+        loc->spend_delta += a->amount; /* sent again once the spend is known again */
+        if (rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_NIL)
+            atomic_store(&e->spend_known, 0); /* Redis lost it: rebuilt on the next admission */
+        else
+            l->redis_failed_ms = orc_now_ms();
+    }
+    free(a);
+}
+
+static void flush_entry(orc_limits_t *l, int idx)
+{
+    local_t *loc = &l->local[idx];
+    if (loc->tokens_delta > 0) {
+        ask_t *a = ask_new(l, idx, loc->tokens_minute, loc->tokens_delta, 0);
+        if (a != NULL && ask_redis(l, a, add_script, "tpm", MINUTE_TTL_S, on_tokens_sent) == ORC_OK) {
+            loc->tokens_delta = 0;
+            loc->flushing = true;
+            l->stats.flushes++;
+        }
+    }
+    orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+    if (loc->spend_delta > 0 && atomic_load(&e->spend_known)) {
+        ask_t *a = ask_new(l, idx, loc->spend_period, loc->spend_delta, 0);
+        if (a != NULL && ask_redis(l, a, spend_script, "spend", SPEND_TTL_S, on_spend_sent) == ORC_OK) {
+            loc->spend_delta = 0;
+            loc->flushing = true;
+            l->stats.flushes++;
+        }
+    }
+    loc->dirty = loc->tokens_delta > 0 || loc->spend_delta > 0;
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    orc_limits_t *l = arg;
+    (void)fd;
+    (void)what;
+    if (l->waiters != NULL) /* a backstop: an answer that never came does not hold a request longer */
+        retry_waiters(l);
+    if (!fleet(l))
+        return; /* on its own: the counts stay in shared memory */
+    for (int idx = 0; idx < ORC_SHM_KEYS; idx++)
+        if (l->local[idx].dirty && !l->local[idx].flushing)
+            flush_entry(l, idx);
+}
+
+/* ---- life ------------------------------------------------------------------------ */
+
+orc_limits_t *orc_limits_new(const orc_limits_env_t *env)
+{
+    orc_limits_t *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->env = *env;
+    l->redis_failed_ms = orc_now_ms() - RETRY_MS;
+    l->spend_failed_ms = orc_now_ms() - RETRY_MS;
+    l->flush_ev = event_new(env->base, -1, EV_PERSIST, on_flush, l);
+    struct timeval every = {FLUSH_MS / 1000, (FLUSH_MS % 1000) * 1000};
+    if (l->flush_ev == NULL || event_add(l->flush_ev, &every) != 0) {
+        orc_limits_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void orc_limits_free(orc_limits_t *l)
+{
+    if (l == NULL)
+        return;
+    if (l->flush_ev != NULL)
+        event_free(l->flush_ev);
+    while (l->waiters != NULL) {
+        waiter_t *w = l->waiters;
+        l->waiters = w->next;
+        orc_limit_info_t info = {.what = "requests", .retry_after_s = 1};
+        w->cb(w->arg, ORC_LIMIT_RATE_LIMITED, &info);
+        orc_key_unref(w->key);
+        free(w);
+    }
+    free(l);
+}
+
+orc_limits_stats_t orc_limits_stats(const orc_limits_t *l)
+{
+    orc_limits_stats_t s = l->stats;
+    s.fleet = fleet(l);
+    return s;
+}
