@@ -163,8 +163,8 @@ typedef struct {
     _Atomic int64_t fleet_tokens;     /* the fleet's count in that minute, as Redis last said */
     _Atomic int64_t inflight;         /* requests in progress */
     _Atomic uint64_t spend_period;    /* budget period of the spend below (orc_limits_period) */
-    _Atomic int64_t spend_unsent;     /* micro-dollars spent by this gateway, not yet added in Redis */
-    _Atomic int64_t fleet_spend;      /* micro-dollars spent in the period, as Redis or the log said */
+    _Atomic int64_t spend_unsent;     /* nano-dollars spent by this gateway, not yet added in Redis */
+    _Atomic int64_t fleet_spend;      /* nano-dollars spent in the period, as Redis or the log said */
     _Atomic uint32_t spend_known;     /* fleet_spend was loaded for spend_period */
 } __attribute__((aligned(64))) orc_keylimit_t;
 

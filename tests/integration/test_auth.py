@@ -129,13 +129,14 @@ def expected_status(access, cred, master_set, loopback, path=""):
     return 403 if cred == "wrong-model" and path in MODEL_ROUTES else None
 
 
-def check_format(r, fmt, status, what):
+def check_format(r, fmt, status, what, quota=False):
     check(r.status == status, "%s: status %d, expected %d: %r" % (what, r.status, status, r.body[:300]))
     b = r.json()
     if fmt == "openai":
         check(set(b) == {"error"} and {"message", "type", "param", "code"} <= set(b["error"]),
               "%s: OpenAI error format %r" % (what, b))
         code = {401: "invalid_api_key", 403: "permission_denied", 429: "rate_limit_exceeded"}[status]
+        code = "insufficient_quota" if quota else code
         check(b["error"]["code"] == code, "%s: code %r" % (what, b["error"]["code"]))
     elif fmt == "anthropic":
         check(b.get("type") == "error" and set(b["error"]) == {"type", "message"}, "%s: Anthropic format %r" %
@@ -144,7 +145,7 @@ def check_format(r, fmt, status, what):
         check(b["error"]["type"] == t, "%s: type %r" % (what, b["error"]["type"]))
     else:
         check(set(b) == {"detail", "error_code", "timestamp", "request_id"}, "%s: Orchesity format %r" % (what, b))
-        code = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 429: "RATE_LIMITED"}[status]
+        code = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 429: "BUDGET_EXCEEDED" if quota else "RATE_LIMITED"}[status]
         check(b["error_code"] == code, "%s: error_code %r" % (what, b["error_code"]))
     if status == 401:
         check(r.header("WWW-Authenticate") == "Bearer", "%s: WWW-Authenticate" % what)

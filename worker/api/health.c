@@ -161,13 +161,34 @@ static json_object *svc_request_log(orc_api_env_t *env)
     return orc_reqlog_health(env->reqlog);
 }
 
+/* Client keys and their limits: "per gateway" while Redis cannot hold them
+ * across replicas (degraded when Redis is configured but unreachable). */
+static json_object *svc_limits(orc_api_env_t *env)
+{
+    orc_limits_stats_t l = orc_limits_stats(env->limits);
+    orc_keystore_stats_t k = orc_keystore_stats(env->keys);
+    bool redis_configured = env->cfg->redis_url[0] != '\0';
+    json_object *o = status_only(l.fleet || !redis_configured ? "healthy" : "degraded");
+    orc_json_add_str(o, "mode", l.fleet ? "fleet" : "per gateway");
+    orc_json_add_int(o, "slices_asked", (int64_t)l.leases);
+    orc_json_add_int(o, "counts_sent", (int64_t)l.flushes);
+    orc_json_add_int(o, "spends_rebuilt", (int64_t)l.rebuilds);
+    orc_json_add_int(o, "untracked_admissions", (int64_t)l.untracked);
+    orc_json_add_int(o, "keys_cached", (int64_t)k.entries);
+    orc_json_add_int(o, "key_lookups_redis", (int64_t)k.redis_hits);
+    orc_json_add_int(o, "key_lookups_database", (int64_t)k.db_reads);
+    orc_json_add_int(o, "key_changes_applied", (int64_t)k.changes_applied);
+    orc_json_add_bool(o, "change_poll_ok", k.change_poll_ok);
+    return o;
+}
+
 static const struct {
     const char *name;
     service_fn fn;
 } services[] = {
     {"workers", svc_workers}, {"database", svc_database},           {"cache", svc_cache},
     {"dwa", svc_dwa},         {"llm_providers", svc_llm_providers}, {"cpu", svc_cpu},
-    {"memory", svc_memory},   {"request_log", svc_request_log},
+    {"memory", svc_memory},   {"request_log", svc_request_log}, {"limits", svc_limits},
 };
 
 static const char *service_status(json_object *svc)

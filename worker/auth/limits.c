@@ -39,10 +39,10 @@ static const char add_script[] = "local t = redis.call('INCRBY', KEYS[1], ARGV[1
 static const char spend_script[] = "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
                                    "return redis.call('INCRBY', KEYS[1], ARGV[1])";
 static const char spend_key_sql[] =
-    "SELECT (coalesce(sum(cost_usd), 0) * 1000000)::bigint FROM orchestration_requests "
+    "SELECT (coalesce(sum(cost_usd), 0) * 1000000000)::bigint FROM orchestration_requests "
     "WHERE key_id = $1 AND created_at >= to_timestamp($2::float8)";
 static const char spend_team_sql[] =
-    "SELECT (coalesce(sum(cost_usd), 0) * 1000000)::bigint FROM orchestration_requests "
+    "SELECT (coalesce(sum(cost_usd), 0) * 1000000000)::bigint FROM orchestration_requests "
     "WHERE team = $1 AND created_at >= to_timestamp($2::float8)";
 
 typedef struct waiter_s {
@@ -59,7 +59,7 @@ typedef struct {
     bool team;
     long tokens_delta; /* counted, not yet sent to Redis */
     uint64_t tokens_minute;
-    long spend_delta; /* micro-dollars */
+    long spend_delta; /* nano-dollars */
     uint64_t spend_period;
     bool leasing, loading, flushing;
     bool dirty;
@@ -201,6 +201,14 @@ static bool fleet(const orc_limits_t *l)
 
 /* ---- Redis: slices, counts, spends ----------------------------------------------- */
 
+/* Workers' answers from Redis arrive in any order: the fleet's count only grows. */
+static void store_max(_Atomic int64_t *v, int64_t n)
+{
+    int64_t old = atomic_load(v);
+    while (old < n && !atomic_compare_exchange_weak(v, &old, n))
+        ;
+}
+
 static void redis_name(const orc_limits_t *l, const char *kind, const char *name, uint64_t n, char *buf,
                        size_t size)
 {
@@ -280,7 +288,7 @@ static void ask_slice(orc_limits_t *l, int idx, long rpm)
 
 /* ---- the spend of a period: Redis, else rebuilt from the request log -------- */
 
-static void spend_loaded(orc_limits_t *l, int idx, uint64_t period, long micro, bool ok)
+static void spend_loaded(orc_limits_t *l, int idx, uint64_t period, long nano, bool ok)
 {
     orc_keylimit_t *e = &l->env.shm->keylimits[idx];
     l->local[idx].loading = false;
@@ -291,7 +299,7 @@ static void spend_loaded(orc_limits_t *l, int idx, uint64_t period, long micro, 
             "its budget is not enforced for now",
             l->local[idx].name);
     } else if (atomic_load(&e->spend_period) == period) {
-        atomic_store(&e->fleet_spend, micro);
+        atomic_store(&e->fleet_spend, nano);
         atomic_store(&e->spend_known, 1);
     }
     retry_waiters(l);
@@ -305,11 +313,11 @@ static void on_spend_stored(void *arg, orc_redis_rc_t rc, const redisReply *repl
         return;
     }
     /* SET NX then GET: another replica may have stored its rebuild first */
-    long micro = a->amount;
+    long nano = a->amount;
     if (rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[1]->type == REDIS_REPLY_STRING)
-        micro = atol(reply->element[1]->str);
-    spend_loaded(a->l, a->idx, a->n, micro, true);
+        nano = atol(reply->element[1]->str);
+    spend_loaded(a->l, a->idx, a->n, nano, true);
     free(a);
 }
 
@@ -417,7 +425,7 @@ static need_t spend_state(orc_limits_t *l, const char *name, bool team, double b
         load_spend(l, idx, p); /* may complete at once (no Redis, PostgreSQL refusing) */
     if (!atomic_load(&e->spend_known))
         return l->local[idx].loading ? NEED_SPEND : NEED_NOTHING; /* unknown: not enforced (logged) */
-    *over = atomic_load(&e->fleet_spend) + atomic_load(&e->spend_unsent) >= llround(budget * 1e6);
+    *over = atomic_load(&e->fleet_spend) + atomic_load(&e->spend_unsent) >= llround(budget * 1e9);
     return NEED_NOTHING;
 }
 
@@ -611,19 +619,19 @@ void orc_limits_cancel(orc_limits_t *l, void *arg)
     }
 }
 
-static void count_spend(orc_limits_t *l, const char *name, bool team, long micro)
+static void count_spend(orc_limits_t *l, const char *name, bool team, long nano)
 {
     int idx = entry_of(l, name, team);
-    if (idx < 0 || micro <= 0)
+    if (idx < 0 || nano <= 0)
         return;
     orc_keylimit_t *e = &l->env.shm->keylimits[idx];
     local_t *loc = &l->local[idx];
     uint64_t period = atomic_load(&e->spend_period);
-    atomic_fetch_add(&e->spend_unsent, micro);
+    atomic_fetch_add(&e->spend_unsent, nano);
     if (loc->spend_period != period)
         loc->spend_delta = 0;
     loc->spend_period = period;
-    loc->spend_delta += micro;
+    loc->spend_delta += nano;
     loc->dirty = true;
 }
 
@@ -639,13 +647,13 @@ static void charge(orc_limits_t *l, const orc_key_t *key, long output_tokens, do
         atomic_fetch_sub(&e->inflight, 1);
     if (key->tpm > 0 && atomic_load(&e->minute) == minute_now())
         count_tokens(l, idx, output_tokens);
-    long micro = cost_usd > 0 ? llround(cost_usd * 1e6) : 0;
+    long nano = cost_usd > 0 ? llround(cost_usd * 1e9) : 0;
     if (key->budget_usd >= 0)
-        count_spend(l, key->id, false, micro);
+        count_spend(l, key->id, false, nano);
     if (key->team[0] && key->team_budget_usd >= 0) {
         char team[NAME_SIZE];
         snprintf(team, sizeof(team), "team:%s", key->team);
-        count_spend(l, team, true, micro);
+        count_spend(l, team, true, nano);
     }
 }
 
@@ -677,8 +685,8 @@ static void on_tokens_sent(void *arg, orc_redis_rc_t rc, const redisReply *reply
         if (loc->tokens_minute == a->n) /* sent again next time */
             loc->tokens_delta += a->amount;
     } else if (atomic_load(&e->minute) == a->n) {
+        store_max(&e->fleet_tokens, (int64_t)reply->integer); /* before the subtraction: never undercounted */
         atomic_fetch_sub(&e->tokens_unsent, a->amount);
-        atomic_store(&e->fleet_tokens, (long)reply->integer);
     }
     free(a);
 }
@@ -696,8 +704,8 @@ static void on_spend_sent(void *arg, orc_redis_rc_t rc, const redisReply *reply)
     loc->flushing = false;
     bool same = atomic_load(&e->spend_period) == a->n;
     if (rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_INTEGER && same) {
+        store_max(&e->fleet_spend, (int64_t)reply->integer);
         atomic_fetch_sub(&e->spend_unsent, a->amount);
-        atomic_store(&e->fleet_spend, (long)reply->integer);
     } else if (same) {
         loc->spend_delta += a->amount; /* sent again once the spend is known again */
         if (rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_NIL)
