@@ -147,7 +147,8 @@ typedef struct {
     orc_counters_t counters;
 } __attribute__((aligned(64))) orc_slot_t;
 
-#define ORC_SHM_KEYS 1024 /* client keys with limits or budgets tracked at once by one gateway */
+#define ORC_SHM_KEYS 1024     /* client keys (and teams with a budget) tracked at once by one gateway */
+#define ORC_SHM_KEY_LABEL 64 /* bytes of a key's name kept for metrics labels */
 
 /* The usage of one client key across the workers of a gateway (its rate
  * limits, parallel requests and budget: worker/auth/limits.c).  Counts
@@ -166,6 +167,12 @@ typedef struct {
     _Atomic int64_t spend_unsent;     /* nano-dollars spent by this gateway, not yet added in Redis */
     _Atomic int64_t fleet_spend;      /* nano-dollars spent in the period, as Redis or the log said */
     _Atomic uint32_t spend_known;     /* fleet_spend was loaded for spend_period */
+    /* for /metrics: totals since the entry was taken, and its labels */
+    _Atomic uint64_t requests_total;
+    _Atomic uint64_t tokens_total;
+    _Atomic uint64_t cost_nano_total;
+    char label[ORC_SHM_KEY_LABEL];      /* the key's name (or the team's), truncated */
+    char team_label[ORC_SHM_KEY_LABEL]; /* the key's team, "" for none */
 } __attribute__((aligned(64))) orc_keylimit_t;
 
 typedef struct {

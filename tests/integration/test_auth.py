@@ -292,6 +292,13 @@ def test_a_key_sees_its_own_history_sessions_and_results():
     for h in (ha, ha, hb):
         check(gw.request("POST", "/v1/chat/completions", body=body, headers=h).status == 200, "LLM call")
     master = {"Authorization": "Bearer " + MASTER}
+    metrics = gw.get("/metrics").body.decode()
+    check('orchesity_key_requests_total{key="a",team=""} 2' in metrics and
+          'orchesity_key_requests_total{key="b",team="blue"} 1' in metrics and
+          'orchesity_team_requests_total{team="blue"} 1' in metrics, "per-key metrics: %s" %
+          [l for l in metrics.splitlines() if "key_" in l or "team_" in l])
+    check(re.search(r'orchesity_key_tokens_total\{key="a",team=""\} [1-9]', metrics) and
+          re.search(r'orchesity_key_cost_usd_total\{key="a",team=""\} [0-9.e-]+', metrics), "tokens and cost")
     wait_until(lambda: gw.get_json("/api/db/requests", headers=master)["total"] == 3, 10, what="3 logged rows")
     mine = gw.get_json("/api/db/requests", headers=ha)
     check(mine["total"] == 2 and all(r["key_id"] == ida for r in mine["requests"]), "a's rows %r" % mine)
@@ -353,6 +360,7 @@ def revoked_everywhere(gateways, h, tries=8):
 def test_revocation_reaches_two_gateways_within_two_seconds():
     pg = SuiteDatabase().start()
     many = {"security": {"auth_failures_per_minute": 1000000}}  # the polling below fails often
+    many["cache"] = {"namespace": "t" + secrets.token_hex(4)}  # replicas of one deployment
     gw1, _ = gateway_with_keys(workers=2, pg=pg, config=many)
     gw2, _ = gateway_with_keys(workers=2, pg=pg, config=many)
     k = new_key()

@@ -9,6 +9,7 @@ request log; each gateway on its own when Redis is down.
 Keys are written into api_keys with psql (see test_auth.py)."""
 import json
 import os
+import secrets
 import signal
 import threading
 import time
@@ -102,8 +103,9 @@ def test_requests_per_minute_across_two_gateways():
     600 +- 3 %, with a worker killed at 30 s and a reload at 60 s."""
     seconds = float(os.environ.get("ORC_LIMITS_TEST_SECONDS", "125"))
     pg = SuiteDatabase().start()
-    gw1, _ = gateway_with_keys(workers=2, pg=pg, env={"ENABLE_CACHING": "false"})
-    gw2, _ = gateway_with_keys(workers=2, pg=pg, env={"ENABLE_CACHING": "false"})
+    shared = {"cache": {"namespace": "t" + secrets.token_hex(4)}}  # replicas of one deployment
+    gw1, _ = gateway_with_keys(workers=2, pg=pg, env={"ENABLE_CACHING": "false"}, config=shared)
+    gw2, _ = gateway_with_keys(workers=2, pg=pg, env={"ENABLE_CACHING": "false"}, config=shared)
     k = new_key()
     insert_key(pg, k, "600 a minute", extra="rpm=600")
     redis_port = os.environ["ORC_TEST_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
@@ -233,8 +235,9 @@ def test_team_budget():
 def test_each_gateway_on_its_own_without_redis():
     pg = SuiteDatabase().start()
     bad = {"REDIS_URL": "redis://127.0.0.1:%d/0" % harness.free_port(), "ENABLE_CACHING": "false"}
-    gw1, _ = gateway_with_keys(workers=1, pg=pg, env=bad)
-    gw2, _ = gateway_with_keys(workers=1, pg=pg, env=bad)
+    shared = {"cache": {"namespace": "t" + secrets.token_hex(4)}}
+    gw1, _ = gateway_with_keys(workers=1, pg=pg, env=bad, config=shared)
+    gw2, _ = gateway_with_keys(workers=1, pg=pg, env=bad, config=shared)
     k = new_key()
     insert_key(pg, k, "three a minute", extra="rpm=3")
     wait_for_minute_start()

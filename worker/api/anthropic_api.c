@@ -115,7 +115,7 @@ static void on_done(void *arg, const orc_job_result_t *r)
     msg_t *m = arg;
     m->job = NULL;
     orc_reqlog_job(orc_api_env(m->rq)->reqlog, m->rq, m->canonical, r);
-    orc_auth_usage(m->rq, r->usage.completion_tokens, r->cost_usd);
+    orc_auth_usage(m->rq, r->usage.prompt_tokens, r->usage.completion_tokens, r->cost_usd);
     orc_api_cache_store(&m->cache, m->collect, r);
     if (m->stream && (m->started || r->ok)) {
         if (!m->started)

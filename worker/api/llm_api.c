@@ -318,9 +318,10 @@ static void on_job_done(void *arg, const orc_job_result_t *r)
     e->job = NULL;
     orc_reqlog_detached_job(o->env->reqlog, o->rq ? orc_reqlog_record(o->rq) : o->log, o->spec.request, r);
     if (o->rq != NULL)
-        orc_auth_usage(o->rq, r->usage.completion_tokens, r->cost_usd);
+        orc_auth_usage(o->rq, r->usage.prompt_tokens, r->usage.completion_tokens, r->cost_usd);
     else /* an asynchronous orchestration: its request has ended */
-        orc_limits_charge(o->env->limits, o->key, r->usage.completion_tokens, r->cost_usd);
+        orc_limits_charge(o->env->limits, o->key, r->usage.prompt_tokens, r->usage.completion_tokens,
+                          r->cost_usd);
     e->ok = r->ok;
     e->bad_request = r->bad_request;
     e->failure = r->failure;

@@ -6,6 +6,7 @@
 #include <event2/buffer.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/orc.h"
 #include "common/shm.h"
@@ -163,6 +164,72 @@ static void providers(struct evbuffer *b, const orc_shm_t *shm, const orc_counte
     }
 }
 
+/* A label value with '\\', '"' and newlines escaped as Prometheus wants. */
+static const char *label_value(const char *in, char *out, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i] != '\0' && i < ORC_SHM_KEY_LABEL && o + 3 < size; i++) {
+        char c = in[i];
+        if (c == '\\' || c == '"' || c == '\n')
+            out[o++] = '\\';
+        out[o++] = c == '\n' ? 'n' : c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+typedef struct {
+    const char *name, *text;
+    size_t offset;
+    double scale;
+} key_metric_t;
+
+static const key_metric_t key_metrics[] = {
+    {"requests_total", "LLM requests.", offsetof(orc_keylimit_t, requests_total), 1},
+    {"tokens_total", "Input and output tokens.", offsetof(orc_keylimit_t, tokens_total), 1},
+    {"cost_usd_total", "Cost in USD.", offsetof(orc_keylimit_t, cost_nano_total), 1e-9},
+};
+
+static uint64_t key_value(const orc_keylimit_t *e, const key_metric_t *m)
+{
+    return atomic_load((_Atomic uint64_t *)((char *)e + m->offset));
+}
+
+/* Per client key and per team; the series are bounded by ORC_SHM_KEYS (a
+ * key idle for two minutes may give its entry, and its counts, away). */
+static void client_keys(struct evbuffer *b, const orc_shm_t *shm)
+{
+    char key[3 * ORC_SHM_KEY_LABEL], team[3 * ORC_SHM_KEY_LABEL], name[64];
+    for (size_t m = 0; m < ORC_ARRAY_LEN(key_metrics); m++) {
+        snprintf(name, sizeof(name), "orchesity_key_%s", key_metrics[m].name);
+        help(b, name, "counter", key_metrics[m].text);
+        for (int i = 0; i < ORC_SHM_KEYS; i++) {
+            const orc_keylimit_t *e = &shm->keylimits[i];
+            if (atomic_load(&e->tag) != 0 && e->label[0] != '\0' && atomic_load(&e->requests_total) > 0)
+                evbuffer_add_printf(b, "%s{key=\"%s\",team=\"%s\"} %.9g\n", name,
+                                    label_value(e->label, key, sizeof(key)),
+                                    label_value(e->team_label, team, sizeof(team)),
+                                    (double)key_value(e, &key_metrics[m]) * key_metrics[m].scale);
+        }
+        snprintf(name, sizeof(name), "orchesity_team_%s", key_metrics[m].name);
+        help(b, name, "counter", key_metrics[m].text);
+        for (int i = 0; i < ORC_SHM_KEYS; i++) {
+            const orc_keylimit_t *e = &shm->keylimits[i];
+            bool first = atomic_load(&e->tag) != 0 && e->team_label[0] != '\0';
+            for (int j = 0; first && j < i; j++) /* each team once, where it first appears */
+                first = strcmp(shm->keylimits[j].team_label, e->team_label) != 0;
+            if (!first)
+                continue;
+            uint64_t sum = 0;
+            for (int j = i; j < ORC_SHM_KEYS; j++)
+                if (strcmp(shm->keylimits[j].team_label, e->team_label) == 0 && shm->keylimits[j].label[0])
+                    sum += key_value(&shm->keylimits[j], &key_metrics[m]);
+            evbuffer_add_printf(b, "%s{team=\"%s\"} %.9g\n", name, label_value(e->team_label, team, sizeof(team)),
+                                (double)sum * key_metrics[m].scale);
+        }
+    }
+}
+
 void orc_api_metrics(orc_req_t *rq)
 {
     const orc_shm_t *shm = orc_api_env(rq)->shm;
@@ -199,6 +266,7 @@ void orc_api_metrics(orc_req_t *rq)
     evbuffer_add_printf(b, "orchesity_generation %u\n", atomic_load(&shm->generation));
     workers(b, shm);
     providers(b, shm, c);
+    client_keys(b, shm);
     orc_api_cache_metrics(b, c);
     free(c);
     orc_http_reply_buffer(rq, 200, "text/plain; version=0.0.4; charset=utf-8", b);

@@ -120,7 +120,7 @@ static void on_done(void *arg, const orc_job_result_t *r)
     chat_t *c = arg;
     c->job = NULL;
     orc_reqlog_job(orc_api_env(c->rq)->reqlog, c->rq, c->body, r);
-    orc_auth_usage(c->rq, r->usage.completion_tokens, r->cost_usd);
+    orc_auth_usage(c->rq, r->usage.prompt_tokens, r->usage.completion_tokens, r->cost_usd);
     orc_api_cache_store(&c->cache, c->collect, r);
     if (c->stream && (c->started || r->ok)) {
         if (!c->started)

@@ -161,7 +161,7 @@ static void on_limit(void *arg, orc_limit_verdict_t v, const orc_limit_info_t *i
 static orc_auth_verdict_t admit_limits(orc_auth_t *a, orc_req_t *rq, const orc_key_t *key)
 {
     const orc_route_t *route = orc_http_route(rq);
-    if (!route->logged || !orc_limits_apply(key))
+    if (!route->logged)
         return ORC_AUTH_PASS;
     orc_limit_info_t info;
     long tokens = (long)(orc_http_body_size(rq) / 4);
@@ -169,8 +169,9 @@ static orc_auth_verdict_t admit_limits(orc_auth_t *a, orc_req_t *rq, const orc_k
     return v == ORC_LIMIT_PENDING ? ORC_AUTH_PENDING : limit_verdict(rq, v, &info);
 }
 
-void orc_auth_usage(orc_req_t *rq, long output_tokens, double cost_usd)
+void orc_auth_usage(orc_req_t *rq, long input_tokens, long output_tokens, double cost_usd)
 {
+    rq->usage_input_tokens += input_tokens > 0 ? input_tokens : 0;
     rq->usage_output_tokens += output_tokens > 0 ? output_tokens : 0;
     rq->usage_cost_usd += cost_usd > 0 ? cost_usd : 0;
 }
@@ -272,7 +273,8 @@ static void release(void *arg, orc_req_t *rq)
     orc_auth_t *a = arg;
     if (rq->principal != arg) { /* not a lookup in flight */
         if (rq->limited)
-            orc_limits_end(a->env.limits, rq->principal, (long)rq->usage_output_tokens, rq->usage_cost_usd);
+            orc_limits_end(a->env.limits, rq->principal, (long)rq->usage_input_tokens,
+                           (long)rq->usage_output_tokens, rq->usage_cost_usd);
         orc_key_unref(rq->principal);
     }
     rq->principal = NULL;

@@ -59,9 +59,10 @@ bool orc_auth_allows(const orc_req_t *rq, const char *provider, const char *requ
 int orc_auth_filter_route(const orc_req_t *rq, const orc_providers_config_t *pc, const char *requested,
                           orc_model_route_t *route, char *err, size_t errlen);
 
-/* RQ's upstream calls used OUTPUT_TOKENS more tokens and cost COST_USD:
- * counted against its key's limits and budget when the request ends. */
-void orc_auth_usage(orc_req_t *rq, long output_tokens, double cost_usd);
+/* RQ's upstream calls used INPUT_TOKENS and OUTPUT_TOKENS more tokens and
+ * cost COST_USD: counted for its key (limits, budget, metrics) when the
+ * request ends. */
+void orc_auth_usage(orc_req_t *rq, long input_tokens, long output_tokens, double cost_usd);
 
 /* The route access as a scope bit (ORC_SCOPE_*), 0 for public routes. */
 unsigned orc_auth_scope_of(orc_access_t access);

@@ -78,6 +78,7 @@ struct orc_limits_s {
 typedef enum { NEED_NOTHING, NEED_SLICE, NEED_SPEND } need_t;
 
 static void retry_waiters(orc_limits_t *l);
+static void count_request(orc_limits_t *l, const orc_key_t *key);
 
 /* ---- time ------------------------------------------------------------------- */
 
@@ -551,6 +552,7 @@ static orc_limit_verdict_t try_admit(orc_limits_t *l, const orc_key_t *key, long
     }
     if (key->tpm > 0)
         count_tokens(l, idx, tokens);
+    count_request(l, key);
     return ORC_LIMIT_ADMITTED;
 }
 
@@ -561,12 +563,32 @@ bool orc_limits_apply(const orc_key_t *key)
             (key->team[0] && key->team_budget_usd >= 0));
 }
 
+/* One more request of KEY in its entry's totals, under its current labels. */
+static void count_request(orc_limits_t *l, const orc_key_t *key)
+{
+    int idx = entry_of(l, key->id, false);
+    if (idx < 0)
+        return;
+    orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+    if (strncmp(e->label, key->name, sizeof(e->label) - 1) != 0 ||
+        strncmp(e->team_label, key->team, sizeof(e->team_label) - 1) != 0) {
+        snprintf(e->label, sizeof(e->label), "%.*s", (int)sizeof(e->label) - 1, key->name);
+        snprintf(e->team_label, sizeof(e->team_label), "%.*s", (int)sizeof(e->team_label) - 1, key->team);
+    }
+    atomic_fetch_add(&e->requests_total, 1);
+}
+
 orc_limit_verdict_t orc_limits_admit(orc_limits_t *l, const orc_key_t *key, long tokens,
                                      orc_limit_info_t *info, orc_limit_cb cb, void *arg)
 {
     need_t need;
-    if (!orc_limits_apply(key))
+    memset(info, 0, sizeof(*info));
+    if (key == NULL || key->caller != ORC_CALLER_KEY)
         return ORC_LIMIT_ADMITTED;
+    if (!orc_limits_apply(key)) {
+        count_request(l, key);
+        return ORC_LIMIT_ADMITTED;
+    }
     orc_limit_verdict_t v = try_admit(l, key, tokens, info, &need);
     if (need == NEED_NOTHING)
         return v;
@@ -635,19 +657,24 @@ static void count_spend(orc_limits_t *l, const char *name, bool team, long nano)
     loc->dirty = true;
 }
 
-static void charge(orc_limits_t *l, const orc_key_t *key, long output_tokens, double cost_usd, bool ended)
+static void charge(orc_limits_t *l, const orc_key_t *key, long input_tokens, long output_tokens,
+                   double cost_usd, bool ended)
 {
-    if (!orc_limits_apply(key))
+    if (key == NULL || key->caller != ORC_CALLER_KEY)
         return;
     int idx = entry_of(l, key->id, false);
     if (idx < 0)
         return;
     orc_keylimit_t *e = &l->env.shm->keylimits[idx];
+    long nano = cost_usd > 0 ? llround(cost_usd * 1e9) : 0;
+    atomic_fetch_add(&e->tokens_total, (uint64_t)ORC_MAX(0, input_tokens) + (uint64_t)ORC_MAX(0, output_tokens));
+    atomic_fetch_add(&e->cost_nano_total, (uint64_t)nano);
+    if (!orc_limits_apply(key))
+        return;
     if (ended && key->max_parallel > 0 && atomic_load(&e->inflight) > 0)
         atomic_fetch_sub(&e->inflight, 1);
     if (key->tpm > 0 && atomic_load(&e->minute) == minute_now())
         count_tokens(l, idx, output_tokens);
-    long nano = cost_usd > 0 ? llround(cost_usd * 1e9) : 0;
     if (key->budget_usd >= 0)
         count_spend(l, key->id, false, nano);
     if (key->team[0] && key->team_budget_usd >= 0) {
@@ -657,14 +684,15 @@ static void charge(orc_limits_t *l, const orc_key_t *key, long output_tokens, do
     }
 }
 
-void orc_limits_end(orc_limits_t *l, const orc_key_t *key, long output_tokens, double cost_usd)
+void orc_limits_end(orc_limits_t *l, const orc_key_t *key, long input_tokens, long output_tokens, double cost_usd)
 {
-    charge(l, key, output_tokens, cost_usd, true);
+    charge(l, key, input_tokens, output_tokens, cost_usd, true);
 }
 
-void orc_limits_charge(orc_limits_t *l, const orc_key_t *key, long output_tokens, double cost_usd)
+void orc_limits_charge(orc_limits_t *l, const orc_key_t *key, long input_tokens, long output_tokens,
+                       double cost_usd)
 {
-    charge(l, key, output_tokens, cost_usd, false);
+    charge(l, key, input_tokens, output_tokens, cost_usd, false);
 }
 
 /* ---- sending counts to Redis, once a second ------------------------------------ */

@@ -74,7 +74,10 @@ typedef struct {
 
 typedef void (*orc_limit_cb)(void *arg, orc_limit_verdict_t verdict, const orc_limit_info_t *info);
 
-/* Admits one request of KEY with about TOKENS input tokens: its minute
+/* Every client key's requests are counted (for /metrics); those of a key
+ * with limits are also checked.
+ *
+ * Admits one request of KEY with about TOKENS input tokens: its minute
  * allowance, tokens, parallel requests and budgets.  An admitted request
  * must be ended with orc_limits_end() once.  PENDING: CB(ARG) decides
  * later (never from inside this call). */
@@ -82,11 +85,13 @@ orc_limit_verdict_t orc_limits_admit(orc_limits_t *l, const orc_key_t *key, long
                                      orc_limit_info_t *info, orc_limit_cb cb, void *arg);
 /* Cancels a PENDING admission: CB will not run. */
 void orc_limits_cancel(orc_limits_t *l, void *arg);
-/* An admitted request ended: it used OUTPUT more tokens and cost COST_USD. */
-void orc_limits_end(orc_limits_t *l, const orc_key_t *key, long output_tokens, double cost_usd);
+/* An admitted request ended: it used INPUT and OUTPUT tokens and cost
+ * COST_USD (its input was estimated at admission for the tokens limit). */
+void orc_limits_end(orc_limits_t *l, const orc_key_t *key, long input_tokens, long output_tokens, double cost_usd);
 /* Work of KEY done after its request ended (an asynchronous orchestration):
  * counted like orc_limits_end but holds no parallel request. */
-void orc_limits_charge(orc_limits_t *l, const orc_key_t *key, long output_tokens, double cost_usd);
+void orc_limits_charge(orc_limits_t *l, const orc_key_t *key, long input_tokens, long output_tokens,
+                       double cost_usd);
 
 /* Has KEY any limit or budget at all? */
 bool orc_limits_apply(const orc_key_t *key);

@@ -55,6 +55,7 @@ typedef struct orc_req_s {
     void *hook_data; /* the hooks' state of this request (the request-log record), theirs to free */
     void *principal; /* who the authorizer found calling (its own type), released by it */
     /* what the request used upstream, added by the handlers for the authorizer's limits */
+    int64_t usage_input_tokens;
     int64_t usage_output_tokens;
     double usage_cost_usd;
     bool limited; /* the authorizer counted it against a key's limits */
