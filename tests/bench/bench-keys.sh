@@ -128,7 +128,7 @@ NGX_PREFIX=$TMP/nginx
 nginx_prepare "$SCRIPT_DIR/nginx-llm.conf.in" "$NGX_PREFIX" "$NGINX_PORT" 1 "s|@UPSTREAM_PORT@|$MOCK_PORT|g"
 "$NGINX_BIN" "${NGX_ARGS[@]}" </dev/null >>"$NGX_PREFIX/logs/stderr.log" 2>&1 &
 NGX_PID=$!
-wait_ready nginx "$NGX_PID" "$NGINX_PORT" "$NGX_PREFIX/logs/error.log" /v1/models 1
+wait_ready nginx "$NGX_PID" "$NGINX_PORT" "$NGX_PREFIX/logs/error.log" /_bench/health 1
 
 # The schema, and a client key with every limit far above the load.
 start_gateway open

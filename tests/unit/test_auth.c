@@ -1,0 +1,111 @@
+/*
+ * test_auth.c - pieces of access control that need no server: a client
+ * key's record as PostgreSQL and Redis hold it (valid, hostile, truncated),
+ * reference counting, activity, budget periods, and provider URLs shown
+ * without credentials.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/url.h"
+#include "worker/auth/keystore.h"
+#include "worker/auth/limits.h"
+
+static const char record[] =
+    "{\"id\": \"key_0123456789abcdef\", \"name\": \"ci\", \"team\": \"blue\", \"models\": [\"gpt-4o*\"], "
+    "\"providers\": [], \"scopes\": [\"llm\", \"history\", \"future-scope\"], \"rpm\": 600, \"tpm\": null, "
+    "\"max_parallel\": 4, \"budget_usd\": 12.5, \"budget_period\": \"day\", \"expires_ms\": 4102444800000, "
+    "\"revoked\": false, \"team_budget_usd\": 100, \"team_budget_period\": \"month\"}";
+
+Test(key, parses_the_stored_record)
+{
+    orc_key_t *k = orc_key_parse(record, strlen(record));
+    cr_assert_not_null(k);
+    cr_assert_str_eq(k->id, "key_0123456789abcdef");
+    cr_assert_str_eq(k->name, "ci");
+    cr_assert_str_eq(k->team, "blue");
+    cr_assert_eq(k->scopes, ORC_SCOPE_LLM | ORC_SCOPE_HISTORY); /* an unknown scope grants nothing */
+    cr_assert_eq(k->nmodels, 1);
+    cr_assert_str_eq(k->models[0], "gpt-4o*");
+    cr_assert_eq(k->nproviders, 0);
+    cr_assert_eq(k->rpm, 600);
+    cr_assert_eq(k->tpm, 0);
+    cr_assert_eq(k->max_parallel, 4);
+    cr_assert_float_eq(k->budget_usd, 12.5, 1e-9);
+    cr_assert_str_eq(k->budget_period, "day");
+    cr_assert_float_eq(k->team_budget_usd, 100, 1e-9);
+    cr_assert(orc_key_active(k, 1800000000000ULL));
+    cr_assert_not(orc_key_active(k, 4102444800001ULL)); /* expired */
+    cr_assert(orc_limits_apply(k));
+    orc_key_unref(k);
+}
+
+Test(key, refuses_what_is_not_a_record)
+{
+    const char *bad[] = {
+        "",
+        "[]",
+        "{\"id\": \"key_0123456789abcdef\"}",                                       /* no name, no scopes */
+        "{\"id\": \"k1\", \"name\": \"x\", \"scopes\": []}",                          /* not a key id */
+        "{\"id\": \"key_0123456789abcdef\", \"name\": 5, \"scopes\": []}",            /* name not a string */
+        "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": \"llm\"}",   /* scopes not a list */
+        "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [], \"models\": [\"a b\"]}",
+        "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [], \"models\": {}}",
+        "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [], \"team\": [1]}",
+        "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": []", /* truncated */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_null(orc_key_parse(bad[i], strlen(bad[i])), "accepted: %s", bad[i]);
+}
+
+Test(key, refuses_too_many_patterns)
+{
+    char text[8192];
+    int n = snprintf(text, sizeof(text), "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [], "
+                                         "\"models\": [");
+    for (int i = 0; i <= ORC_APIKEY_PATTERNS_MAX; i++)
+        n += snprintf(text + n, sizeof(text) - (size_t)n, "%s\"m%d\"", i ? "," : "", i);
+    snprintf(text + n, sizeof(text) - (size_t)n, "]}");
+    cr_assert_null(orc_key_parse(text, strlen(text)));
+}
+
+Test(key, revoked_and_references)
+{
+    const char text[] = "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [\"llm\"], \"revoked\": true}";
+    orc_key_t *k = orc_key_parse(text, strlen(text));
+    cr_assert_not_null(k);
+    cr_assert_not(orc_key_active(k, 0));
+    cr_assert_not(orc_limits_apply(k)); /* no limit, no budget */
+    cr_assert_float_eq(k->budget_usd, -1, 1e-9);
+    cr_assert_eq(orc_key_ref(k), k);
+    cr_assert_eq(k->refs, 2);
+    orc_key_unref(k);
+    cr_assert_eq(k->refs, 1);
+    orc_key_unref(k); /* freed: the sanitizer build would report a leak or a double free */
+}
+
+Test(limits, budget_periods)
+{
+    uint64_t t = 1796531000000ULL; /* 2026-12-05T23:43:20Z */
+    cr_assert_eq(orc_limits_period("day", t), 20261205);
+    cr_assert_eq(orc_limits_period("month", t), 202612);
+    cr_assert_eq(orc_limits_period("total", t), 1);
+    cr_assert_eq(orc_limits_period("day", t + 3600 * 1000), 20261206); /* past midnight UTC */
+}
+
+Test(url, redacted_for_display)
+{
+    char out[256];
+    orc_url_redacted("https://user:secret@api.example.com:8443/v1?key=abc#frag", out, sizeof(out));
+    cr_assert_str_eq(out, "https://REDACTED@api.example.com:8443/v1?REDACTED");
+    orc_url_redacted("https://api.openai.com/v1", out, sizeof(out));
+    cr_assert_str_eq(out, "https://api.openai.com/v1");
+    orc_url_redacted("http://[::1]:9000", out, sizeof(out));
+    cr_assert_str_eq(out, "http://[::1]:9000/");
+    orc_url_redacted("not a url", out, sizeof(out));
+    cr_assert_str_eq(out, "(not a valid URL)");
+    orc_url_redacted("https://:onlypassword@h/p", out, sizeof(out));
+    cr_assert(strstr(out, "onlypassword") == NULL);
+}
