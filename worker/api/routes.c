@@ -50,6 +50,18 @@ const orc_route_t orc_api_routes[] = {
     {GET, "/api/user/session/{id}", orc_api_user_session_get, "user_session_get", false},
     {DELETE, "/api/user/session/{id}", orc_api_user_session_delete, "user_session_delete", false},
     {GET, "/api/user/sessions", orc_api_user_sessions, "user_sessions", true},
+    /* client keys, team budgets and spend (keys_api.c) */
+    {POST, "/api/admin/keys", orc_api_keys_create, "admin_keys_create", true},
+    {GET, "/api/admin/keys", orc_api_keys_list, "admin_keys_list", true},
+    {GET, "/api/admin/keys/{id}", orc_api_keys_get, "admin_keys_get", true},
+    {ORC_METHOD_PATCH, "/api/admin/keys/{id}", orc_api_keys_update, "admin_keys_update", true},
+    {DELETE, "/api/admin/keys/{id}", orc_api_keys_revoke, "admin_keys_delete", true},
+    {POST, "/api/admin/keys/{id}/revoke", orc_api_keys_revoke, "admin_keys_revoke", true},
+    {POST, "/api/admin/keys/{id}/rotate", orc_api_keys_rotate, "admin_keys_rotate", true},
+    {GET, "/api/admin/keys/{id}/spend", orc_api_keys_spend, "admin_keys_spend", true},
+    {GET, "/api/admin/teams", orc_api_teams_list, "admin_teams_list", true},
+    {ORC_METHOD_PUT, "/api/admin/teams/{team}", orc_api_teams_put, "admin_teams_put", true},
+    {GET, "/api/admin/spend", orc_api_spend, "admin_spend", true},
 };
 
 const size_t orc_api_nroutes = ORC_ARRAY_LEN(orc_api_routes);
