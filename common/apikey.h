@@ -45,6 +45,8 @@ bool orc_apikey_well_formed(const char *key);
 bool orc_apikey_id_valid(const char *id);
 
 void orc_apikey_hash(const char *key, char hex[ORC_APIKEY_HASH_SIZE]);
+/* Two hashes of orc_apikey_hash, compared in constant time. */
+bool orc_apikey_hash_equal(const char *a, const char *b);
 void orc_apikey_prefix(const char *key, char prefix[ORC_APIKEY_PREFIX_SIZE]);
 
 /* Compares two secrets in time independent of where they differ and of

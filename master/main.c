@@ -2,8 +2,10 @@
  * main.c - command line of the orchesity binary.
  *
  *   orchesity [-c FILE] [-t] [-v] [-h] [migrate]
+ *   orchesity [-c FILE] keys COMMAND [OPTIONS]
  *
- * Loads and validates the configuration, then hands over to the master.
+ * Loads and validates the configuration, then hands over to the master,
+ * or runs one command on the database and exits.
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -14,12 +16,14 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "common/orc.h"
+#include "master/keys_cli.h"
 #include "master/master.h"
 #include "master/migrate.h"
 
 static void usage(FILE *out)
 {
     fputs("Usage: orchesity [-c FILE] [-t] [-v] [-h] [migrate]\n"
+          "       orchesity [-c FILE] keys COMMAND [OPTIONS]\n"
           "\n"
           "Orchesity, an LLM gateway: an OpenAI-compatible API in front of OpenAI,\n"
           "Anthropic, Gemini and xAI Grok, with provider routing, caching and logging.\n"
@@ -31,6 +35,8 @@ static void usage(FILE *out)
           "  -h, --help         print this help and exit\n"
           "  migrate            apply the database schema (DATABASE_URL) and exit; gateways\n"
           "                     also apply it themselves when they start\n"
+          "  keys COMMAND       create, list, show, update, revoke and rotate client keys and\n"
+          "                     set team budgets in the database (orchesity keys --help)\n"
           "\n"
           "Environment variables override the file: HOST, PORT, LOG_LEVEL, DEBUG, SECRET_KEY,\n"
           "WORKER_CONNECTIONS, KEEPALIVE_TIMEOUT, DATABASE_URL, REDIS_URL, ... (see orchesity(8)).\n"
@@ -40,7 +46,15 @@ static void usage(FILE *out)
           out);
 }
 
-int main(int argc, char **argv)
+/* The options before the command. */
+typedef struct {
+    const char *path;
+    int test_only;
+    const char *command; /* NULL (serve), "migrate" or "keys" */
+} cmdline_t;
+
+/* ORC_OK, or ORC_ERR with *EXIT_CODE set (-v, -h, or a bad command line). */
+static int parse_cmdline(int argc, char **argv, cmdline_t *cl, int *exit_code)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -49,36 +63,52 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *path = NULL;
-    int test_only = 0, opt;
-    while ((opt = getopt_long(argc, argv, "c:tvh", longopts, NULL)) != -1) {
+    int opt;
+    *exit_code = ORC_EXIT_OK;
+    /* '+': options stop at the command, whose own options follow it. */
+    while ((opt = getopt_long(argc, argv, "+c:tvh", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'c': path = optarg; break;
-        case 't': test_only = 1; break;
-        case 'v': printf("orchesity %s\n", ORC_VERSION); return ORC_EXIT_OK;
-        case 'h': usage(stdout); return ORC_EXIT_OK;
-        default: usage(stderr); return ORC_EXIT_FAILURE;
+        case 'c': cl->path = optarg; break;
+        case 't': cl->test_only = 1; break;
+        case 'v': printf("orchesity %s\n", ORC_VERSION); return ORC_ERR;
+        case 'h': usage(stdout); return ORC_ERR;
+        default:
+            usage(stderr);
+            *exit_code = ORC_EXIT_FAILURE;
+            return ORC_ERR;
         }
     }
-    int migrate = optind < argc && strcmp(argv[optind], "migrate") == 0;
-    if (optind + migrate < argc) {
-        fprintf(stderr, "orchesity: unexpected argument '%s'\n", argv[optind + migrate]);
+    if (optind < argc && (strcmp(argv[optind], "migrate") == 0 || strcmp(argv[optind], "keys") == 0))
+        cl->command = argv[optind];
+    if (cl->command != NULL && strcmp(cl->command, "keys") == 0)
+        return ORC_OK; /* the rest is the command's */
+    if (optind + (cl->command != NULL) < argc) {
+        fprintf(stderr, "orchesity: unexpected argument '%s'\n", argv[optind + (cl->command != NULL)]);
         usage(stderr);
-        return ORC_EXIT_FAILURE;
+        *exit_code = ORC_EXIT_FAILURE;
+        return ORC_ERR;
     }
+    return ORC_OK;
+}
+
+int main(int argc, char **argv)
+{
+    cmdline_t cl = {0};
+    int rc;
+    if (parse_cmdline(argc, argv, &cl, &rc) != ORC_OK)
+        return rc;
     char err[ORC_CONFIG_ERR_SIZE];
-    orc_config_t *cfg = orc_config_load(path, err, sizeof(err));
+    orc_config_t *cfg = orc_config_load(cl.path, err, sizeof(err));
     if (cfg == NULL) {
         fprintf(stderr, "orchesity: %s\n", err);
         return ORC_EXIT_FAILURE;
     }
-    if (test_only) {
-        printf("configuration ok: %s\n", path ? path : "(embedded defaults)");
-        orc_config_free(cfg);
-        return ORC_EXIT_OK;
-    }
-    if (migrate) {
-        int rc = orc_migrate_run(cfg);
+    if (cl.test_only || cl.command != NULL) {
+        if (cl.test_only)
+            printf("configuration ok: %s\n", cl.path ? cl.path : "(embedded defaults)");
+        rc = cl.test_only                         ? ORC_EXIT_OK
+             : strcmp(cl.command, "migrate") == 0 ? orc_migrate_run(cfg)
+                                                  : orc_keys_main(cfg, argc - optind, argv + optind);
         orc_config_free(cfg);
         return rc;
     }
@@ -87,7 +117,7 @@ int main(int argc, char **argv)
         fputs("orchesity: curl_global_init failed\n", stderr);
         return ORC_EXIT_FAILURE;
     }
-    int rc = orc_master_run(cfg);
+    rc = orc_master_run(cfg);
     curl_global_cleanup();
     return rc;
 }

@@ -140,12 +140,19 @@ psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d bench -c "INSERT INTO api_keys
     rpm, tpm, max_parallel, budget_usd, budget_period) VALUES ('key_00000000000000be', '$HASH', '${KEY:0:12}',
     'bench', 1000000000, 2000000000, 100000, 1000000, 'month')" >/dev/null
 
-for mode in open keys; do
+# open: no key (the gateway without a master key); keys: the client key;
+# upstream: the provider key the mock expects (direct and nginx).
+for mode in open keys upstream; do
+    auth=""
+    [[ $mode == keys ]] && auth="wrk.headers[\"Authorization\"] = \"Bearer $KEY\""
+    [[ $mode == upstream ]] && auth="wrk.headers[\"Authorization\"] = \"Bearer bench-key\""
+    model=openai/gpt-4o-mini
+    [[ $mode == upstream ]] && model=gpt-4o-mini
     cat >"$TMP/$mode.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-$([[ $mode == keys ]] && echo "wrk.headers[\"Authorization\"] = \"Bearer $KEY\"")
-wrk.body = '{"model":"openai/gpt-4o-mini","max_tokens":16,"messages":[{"role":"user","content":"hello world"}]}'
+$auth
+wrk.body = '{"model":"$model","max_tokens":16,"messages":[{"role":"user","content":"hello world"}]}'
 LUA
 done
 
@@ -169,9 +176,9 @@ declare -A CMDS=([open]=0 [keys]=0) SENT=([open]=0 [keys]=0)
 keep() { # keep NAME: the best run of NAME
     if awk -v a="$RPS" -v b="${BEST[$1]}" 'BEGIN { exit !(a > b) }'; then BEST[$1]=$RPS US_BEST[$1]=$US; fi
 }
-measure direct "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$TMP/open.lua" "$MOCK_PID"
+measure direct "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" "$TMP/upstream.lua" "$MOCK_PID"
 keep direct
-measure nginx "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$TMP/open.lua" $(children "$NGX_PID")
+measure nginx "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$TMP/upstream.lua" $(children "$NGX_PID")
 keep nginx
 for ((round = 1; round <= ROUNDS; round++)); do
     for mode in open keys; do

@@ -65,6 +65,17 @@ ROUTES = [
     ("GET", "/api/user/session/s-none", None, "orchesity", "history", True),
     ("DELETE", "/api/user/session/s-none", None, "orchesity", "history", True),
     ("GET", "/api/user/sessions", None, "orchesity", "admin", True),
+    ("POST", "/api/admin/keys", '{"name": "from the matrix"}', "orchesity", "admin", False),
+    ("GET", "/api/admin/keys", None, "orchesity", "admin", True),
+    ("GET", "/api/admin/keys/key_0000000000000000", None, "orchesity", "admin", True),
+    ("PATCH", "/api/admin/keys/key_0000000000000000", '{"rpm": 5}', "orchesity", "admin", True),
+    ("DELETE", "/api/admin/keys/key_0000000000000000", None, "orchesity", "admin", True),
+    ("POST", "/api/admin/keys/key_0000000000000000/revoke", None, "orchesity", "admin", True),
+    ("POST", "/api/admin/keys/key_0000000000000000/rotate", None, "orchesity", "admin", True),
+    ("GET", "/api/admin/keys/key_0000000000000000/spend", None, "orchesity", "admin", True),
+    ("GET", "/api/admin/teams", None, "orchesity", "admin", True),
+    ("PUT", "/api/admin/teams/red", '{"budget_usd": 5}', "orchesity", "admin", False),
+    ("GET", "/api/admin/spend", None, "orchesity", "admin", True),
 ]
 
 

@@ -48,7 +48,6 @@ def test_requests_per_minute_in_one_gateway():
         check(1 <= int(r.header("Retry-After")) <= 60, "Retry-After %r" % r.header("Retry-After"))
         check(r.header("x-ratelimit-limit-requests") == "10" and r.header("x-ratelimit-remaining-requests") == "0",
               "x-ratelimit headers of a refusal")
-    check(ok[0].header("x-ratelimit-remaining-requests") == "9", "remaining after the first")
     m = gw.request("POST", "/v1/messages", headers={"x-api-key": k, "Content-Type": "application/json"},
                    body=json.dumps({"model": "anthropic/claude-haiku-4-5", "max_tokens": 8,
                                     "messages": [{"role": "user", "content": "hi"}]}))

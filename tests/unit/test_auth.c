@@ -48,9 +48,9 @@ Test(key, refuses_what_is_not_a_record)
         "",
         "[]",
         "{\"id\": \"key_0123456789abcdef\"}",                                       /* no name, no scopes */
-        "{\"id\": \"k1\", \"name\": \"x\", \"scopes\": []}",                          /* not a key id */
-        "{\"id\": \"key_0123456789abcdef\", \"name\": 5, \"scopes\": []}",            /* name not a string */
-        "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": \"llm\"}",   /* scopes not a list */
+        "{\"id\": \"k1\", \"name\": \"x\", \"scopes\": []}",                        /* not a key id */
+        "{\"id\": \"key_0123456789abcdef\", \"name\": 5, \"scopes\": []}",          /* name not a string */
+        "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": \"llm\"}", /* scopes not a list */
         "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [], \"models\": [\"a b\"]}",
         "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [], \"models\": {}}",
         "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [], \"team\": [1]}",
@@ -63,8 +63,9 @@ Test(key, refuses_what_is_not_a_record)
 Test(key, refuses_too_many_patterns)
 {
     char text[8192];
-    int n = snprintf(text, sizeof(text), "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [], "
-                                         "\"models\": [");
+    int n = snprintf(text, sizeof(text),
+                     "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [], "
+                     "\"models\": [");
     for (int i = 0; i <= ORC_APIKEY_PATTERNS_MAX; i++)
         n += snprintf(text + n, sizeof(text) - (size_t)n, "%s\"m%d\"", i ? "," : "", i);
     snprintf(text + n, sizeof(text) - (size_t)n, "]}");
@@ -73,7 +74,8 @@ Test(key, refuses_too_many_patterns)
 
 Test(key, revoked_and_references)
 {
-    const char text[] = "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [\"llm\"], \"revoked\": true}";
+    const char text[] =
+        "{\"id\": \"key_0123456789abcdef\", \"name\": \"x\", \"scopes\": [\"llm\"], \"revoked\": true}";
     orc_key_t *k = orc_key_parse(text, strlen(text));
     cr_assert_not_null(k);
     cr_assert_not(orc_key_active(k, 0));

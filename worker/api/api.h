@@ -89,6 +89,17 @@ void orc_api_user_session_create(orc_req_t *rq);
 void orc_api_user_session_get(orc_req_t *rq);
 void orc_api_user_session_delete(orc_req_t *rq);
 void orc_api_user_sessions(orc_req_t *rq);
+/* client keys, team budgets and spend (keys_api.c) */
+void orc_api_keys_create(orc_req_t *rq);
+void orc_api_keys_list(orc_req_t *rq);
+void orc_api_keys_get(orc_req_t *rq);
+void orc_api_keys_update(orc_req_t *rq);
+void orc_api_keys_revoke(orc_req_t *rq);
+void orc_api_keys_rotate(orc_req_t *rq);
+void orc_api_keys_spend(orc_req_t *rq);
+void orc_api_teams_list(orc_req_t *rq);
+void orc_api_teams_put(orc_req_t *rq);
+void orc_api_spend(orc_req_t *rq);
 void orc_openai_error(orc_req_t *rq, int status, const char *type, const char *param, const char *code,
                       const char *message);
 

@@ -12,6 +12,8 @@
 #define GET ORC_METHOD_GET | ORC_METHOD_HEAD
 #define POST ORC_METHOD_POST
 #define DELETE ORC_METHOD_DELETE
+#define PATCH ORC_METHOD_PATCH
+#define PUT ORC_METHOD_PUT
 
 /* A route of the Orchesity API; OPENAI and ANTHROPIC routes answer errors in
  * those APIs' formats; LOGGED routes are LLM calls with a request-log record. */
@@ -82,6 +84,18 @@ const orc_route_t orc_api_routes[] = {
     ROUTE(GET, "/api/user/session/{id}", orc_api_user_session_get, "user_session_get", HISTORY),
     ROUTE(DELETE, "/api/user/session/{id}", orc_api_user_session_delete, "user_session_delete", HISTORY),
     ROUTE(GET, "/api/user/sessions", orc_api_user_sessions, "user_sessions", ADMIN),
+    /* client keys, team budgets and spend (keys_api.c) */
+    ROUTE(POST, "/api/admin/keys", orc_api_keys_create, "admin_keys_create", ADMIN),
+    ROUTE(GET, "/api/admin/keys", orc_api_keys_list, "admin_keys_list", ADMIN),
+    ROUTE(GET, "/api/admin/keys/{id}", orc_api_keys_get, "admin_keys_get", ADMIN),
+    ROUTE(PATCH, "/api/admin/keys/{id}", orc_api_keys_update, "admin_keys_update", ADMIN),
+    ROUTE(DELETE, "/api/admin/keys/{id}", orc_api_keys_revoke, "admin_keys_delete", ADMIN),
+    ROUTE(POST, "/api/admin/keys/{id}/revoke", orc_api_keys_revoke, "admin_keys_revoke", ADMIN),
+    ROUTE(POST, "/api/admin/keys/{id}/rotate", orc_api_keys_rotate, "admin_keys_rotate", ADMIN),
+    ROUTE(GET, "/api/admin/keys/{id}/spend", orc_api_keys_spend, "admin_keys_spend", ADMIN),
+    ROUTE(GET, "/api/admin/teams", orc_api_teams_list, "admin_teams_list", ADMIN),
+    ROUTE(PUT, "/api/admin/teams/{team}", orc_api_teams_put, "admin_teams_put", ADMIN),
+    ROUTE(GET, "/api/admin/spend", orc_api_spend, "admin_spend", ADMIN),
 };
 
 const size_t orc_api_nroutes = ORC_ARRAY_LEN(orc_api_routes);

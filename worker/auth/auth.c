@@ -3,6 +3,7 @@
  * the caller from the request's credential, the route's access rule, the
  * key's scopes, and the failed-authentication count per client address.
  */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,13 @@
 
 #define FAILURE_SLOTS 1024
 #define FAILURE_WINDOW_MS 60000
+#define DIGEST_SLOTS 256 /* recent credentials and their SHA-256 */
+
+/* A client sends the same key with every request: its digest is kept. */
+typedef struct {
+    char credential[ORC_APIKEY_SIZE];
+    char hash[ORC_APIKEY_HASH_SIZE];
+} digest_slot_t;
 
 typedef struct {
     uint64_t addr_hash;
@@ -24,6 +32,8 @@ typedef struct {
 
 struct orc_auth_s {
     orc_auth_env_t env;
+    char master_hash[ORC_APIKEY_HASH_SIZE]; /* of the master key, "" without one */
+    digest_slot_t digests[DIGEST_SLOTS];
     failure_slot_t failures[FAILURE_SLOTS];
 };
 
@@ -93,6 +103,25 @@ static void refuse_throttled(orc_auth_t *a, orc_req_t *rq)
 
 /* ---- deciding ------------------------------------------------------------- */
 
+/* The SHA-256 of CREDENTIAL, from the memo when it is a recent key (compared
+ * in constant time), computed and remembered otherwise. */
+static void credential_hash(orc_auth_t *a, const char *credential, char hash[ORC_APIKEY_HASH_SIZE])
+{
+    size_t len = strlen(credential);
+    if (len != ORC_APIKEY_LEN) { /* the master key, or not a key: not remembered */
+        orc_apikey_hash(credential, hash);
+        return;
+    }
+    digest_slot_t *s = &a->digests[hash_text(credential) % DIGEST_SLOTS];
+    if (CRYPTO_memcmp(s->credential, credential, ORC_APIKEY_LEN) == 0 && s->hash[0] != '\0') {
+        memcpy(hash, s->hash, ORC_APIKEY_HASH_SIZE);
+        return;
+    }
+    orc_apikey_hash(credential, hash);
+    memcpy(s->credential, credential, ORC_APIKEY_LEN + 1);
+    memcpy(s->hash, hash, ORC_APIKEY_HASH_SIZE);
+}
+
 /* The key a request carries, NULL if none. */
 static const char *credential_of(const orc_req_t *rq)
 {
@@ -110,11 +139,19 @@ static void admit(orc_req_t *rq, orc_key_t *caller)
 
 /* ---- limits and budgets ----------------------------------------------------- */
 
+/* VALUE (>= 0) and UNIT as a header: digits by hand, six of these per answer. */
 static void set_header_long(orc_req_t *rq, const char *name, long value, const char *unit)
 {
-    char text[32];
-    snprintf(text, sizeof(text), "%ld%s", value, unit);
-    orc_http_set_header(rq, name, text);
+    char text[32], *p = text + sizeof(text) - 1;
+    size_t ulen = strlen(unit);
+    *p = '\0';
+    p -= ulen;
+    memcpy(p, unit, ulen);
+    unsigned long v = value > 0 ? (unsigned long)value : 0;
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0 && p > text);
+    orc_http_set_header(rq, name, p);
 }
 
 /* The x-ratelimit-* headers of the OpenAI API, on answers and refusals. */
@@ -132,13 +169,15 @@ static void ratelimit_headers(orc_req_t *rq, const orc_limit_info_t *info)
     }
 }
 
+/* Refusals carry the x-ratelimit-* headers; admitted requests do not (six
+ * headers on every answer cost more than the checks themselves). */
 static orc_auth_verdict_t limit_verdict(orc_req_t *rq, orc_limit_verdict_t v, const orc_limit_info_t *info)
 {
-    ratelimit_headers(rq, info);
     if (v == ORC_LIMIT_ADMITTED) {
         rq->limited = true;
         return ORC_AUTH_PASS;
     }
+    ratelimit_headers(rq, info);
     if (v == ORC_LIMIT_OVER_BUDGET) {
         orc_http_refuse(rq, ORC_REFUSE_QUOTA, "this key's %s is spent", info->what);
         return ORC_AUTH_DONE;
@@ -210,7 +249,7 @@ static void on_key(void *arg, orc_key_result_t result, orc_key_t *key)
         orc_http_resume(rq);
 }
 
-static orc_auth_verdict_t check_key(orc_auth_t *a, orc_req_t *rq, const char *credential)
+static orc_auth_verdict_t check_key(orc_auth_t *a, orc_req_t *rq, const char *credential, const char *hash)
 {
     if (!orc_apikey_well_formed(credential)) {
         if (too_many_failures(a, rq))
@@ -219,8 +258,6 @@ static orc_auth_verdict_t check_key(orc_auth_t *a, orc_req_t *rq, const char *cr
             refuse_unauthenticated(a, rq, invalid_key);
         return ORC_AUTH_DONE;
     }
-    char hash[ORC_APIKEY_HASH_SIZE];
-    orc_apikey_hash(credential, hash);
     orc_key_t *key = NULL;
     bool may_fetch = !too_many_failures(a, rq);
     orc_key_result_t r = orc_keystore_lookup(a->env.keys, hash, may_fetch, &key, on_key, rq);
@@ -261,11 +298,13 @@ static orc_auth_verdict_t check(void *arg, orc_req_t *rq, const orc_route_t *rou
                         "this route needs a key: Authorization: Bearer <key> or x-api-key");
         return ORC_AUTH_DONE;
     }
-    if (orc_secret_equal(credential, master)) {
+    char hash[ORC_APIKEY_HASH_SIZE]; /* one digest serves both comparisons */
+    credential_hash(a, credential, hash);
+    if (orc_apikey_hash_equal(hash, a->master_hash)) {
         admit(rq, &master_caller);
         return ORC_AUTH_PASS;
     }
-    return check_key(a, rq, credential);
+    return check_key(a, rq, credential, hash);
 }
 
 static void release(void *arg, orc_req_t *rq)
@@ -349,8 +388,11 @@ int orc_auth_filter_route(const orc_req_t *rq, const orc_providers_config_t *pc,
 orc_auth_t *orc_auth_new(const orc_auth_env_t *env)
 {
     orc_auth_t *a = calloc(1, sizeof(*a));
-    if (a != NULL)
-        a->env = *env;
+    if (a == NULL)
+        return NULL;
+    a->env = *env;
+    if (env->cfg->master_key[0] != '\0')
+        orc_apikey_hash(env->cfg->master_key, a->master_hash);
     return a;
 }
 

@@ -78,7 +78,7 @@ struct orc_limits_s {
 typedef enum { NEED_NOTHING, NEED_SLICE, NEED_SPEND } need_t;
 
 static void retry_waiters(orc_limits_t *l);
-static void count_request(orc_limits_t *l, const orc_key_t *key);
+static void count_request(orc_limits_t *l, int idx, const orc_key_t *key);
 
 /* ---- time ------------------------------------------------------------------- */
 
@@ -89,13 +89,19 @@ static uint64_t minute_now(void)
 
 uint64_t orc_limits_period(const char *period, uint64_t wall_ms)
 {
-    time_t t = (time_t)(wall_ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    uint64_t month = (uint64_t)(tm.tm_year + 1900) * 100 + (uint64_t)tm.tm_mon + 1;
+    /* The calendar of the last minute asked about: one gmtime_r a minute. */
+    static uint64_t memo_minute = UINT64_MAX, memo_day, memo_month;
+    if (wall_ms / 60000 != memo_minute) {
+        time_t t = (time_t)(wall_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        memo_month = (uint64_t)(tm.tm_year + 1900) * 100 + (uint64_t)tm.tm_mon + 1;
+        memo_day = memo_month * 100 + (uint64_t)tm.tm_mday;
+        memo_minute = wall_ms / 60000;
+    }
     if (strcmp(period, "day") == 0)
-        return month * 100 + (uint64_t)tm.tm_mday;
-    return strcmp(period, "month") == 0 ? month : 1;
+        return memo_day;
+    return strcmp(period, "month") == 0 ? memo_month : 1;
 }
 
 /* When PERIOD (a number of orc_limits_period) began, in Unix seconds. */
@@ -552,7 +558,7 @@ static orc_limit_verdict_t try_admit(orc_limits_t *l, const orc_key_t *key, long
     }
     if (key->tpm > 0)
         count_tokens(l, idx, tokens);
-    count_request(l, key);
+    count_request(l, idx, key);
     return ORC_LIMIT_ADMITTED;
 }
 
@@ -564,9 +570,8 @@ bool orc_limits_apply(const orc_key_t *key)
 }
 
 /* One more request of KEY in its entry's totals, under its current labels. */
-static void count_request(orc_limits_t *l, const orc_key_t *key)
+static void count_request(orc_limits_t *l, int idx, const orc_key_t *key)
 {
-    int idx = entry_of(l, key->id, false);
     if (idx < 0)
         return;
     orc_keylimit_t *e = &l->env.shm->keylimits[idx];
@@ -586,7 +591,7 @@ orc_limit_verdict_t orc_limits_admit(orc_limits_t *l, const orc_key_t *key, long
     if (key == NULL || key->caller != ORC_CALLER_KEY)
         return ORC_LIMIT_ADMITTED;
     if (!orc_limits_apply(key)) {
-        count_request(l, key);
+        count_request(l, entry_of(l, key->id, false), key);
         return ORC_LIMIT_ADMITTED;
     }
     orc_limit_verdict_t v = try_admit(l, key, tokens, info, &need);
@@ -667,7 +672,8 @@ static void charge(orc_limits_t *l, const orc_key_t *key, long input_tokens, lon
         return;
     orc_keylimit_t *e = &l->env.shm->keylimits[idx];
     long nano = cost_usd > 0 ? llround(cost_usd * 1e9) : 0;
-    atomic_fetch_add(&e->tokens_total, (uint64_t)ORC_MAX(0, input_tokens) + (uint64_t)ORC_MAX(0, output_tokens));
+    atomic_fetch_add(&e->tokens_total,
+                     (uint64_t)ORC_MAX(0, input_tokens) + (uint64_t)ORC_MAX(0, output_tokens));
     atomic_fetch_add(&e->cost_nano_total, (uint64_t)nano);
     if (!orc_limits_apply(key))
         return;
@@ -684,7 +690,8 @@ static void charge(orc_limits_t *l, const orc_key_t *key, long input_tokens, lon
     }
 }
 
-void orc_limits_end(orc_limits_t *l, const orc_key_t *key, long input_tokens, long output_tokens, double cost_usd)
+void orc_limits_end(orc_limits_t *l, const orc_key_t *key, long input_tokens, long output_tokens,
+                    double cost_usd)
 {
     charge(l, key, input_tokens, output_tokens, cost_usd, true);
 }

@@ -87,7 +87,8 @@ orc_limit_verdict_t orc_limits_admit(orc_limits_t *l, const orc_key_t *key, long
 void orc_limits_cancel(orc_limits_t *l, void *arg);
 /* An admitted request ended: it used INPUT and OUTPUT tokens and cost
  * COST_USD (its input was estimated at admission for the tokens limit). */
-void orc_limits_end(orc_limits_t *l, const orc_key_t *key, long input_tokens, long output_tokens, double cost_usd);
+void orc_limits_end(orc_limits_t *l, const orc_key_t *key, long input_tokens, long output_tokens,
+                    double cost_usd);
 /* Work of KEY done after its request ended (an asynchronous orchestration):
  * counted like orc_limits_end but holds no parallel request. */
 void orc_limits_charge(orc_limits_t *l, const orc_key_t *key, long input_tokens, long output_tokens,
