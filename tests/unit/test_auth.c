@@ -90,11 +90,12 @@ Test(key, revoked_and_references)
 
 Test(limits, budget_periods)
 {
-    uint64_t t = 1796531000000ULL; /* 2026-12-05T23:43:20Z */
+    uint64_t t = 1796515200000ULL - 60000; /* 2026-12-05T23:59:00Z */
     cr_assert_eq(orc_limits_period("day", t), 20261205);
     cr_assert_eq(orc_limits_period("month", t), 202612);
     cr_assert_eq(orc_limits_period("total", t), 1);
-    cr_assert_eq(orc_limits_period("day", t + 3600 * 1000), 20261206); /* past midnight UTC */
+    cr_assert_eq(orc_limits_period("day", t + 60000), 20261206); /* midnight UTC */
+    cr_assert_eq(orc_limits_period("month", 1798761600000ULL), 202701); /* 2027-01-01T00:00:00Z */
 }
 
 Test(url, redacted_for_display)
