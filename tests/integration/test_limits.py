@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import threading
 import time
 
@@ -98,8 +99,9 @@ def admitted_per_minute(results):
 
 def test_requests_per_minute_across_two_gateways():
     """600 a minute for one key, driven at 3,000 a minute through two
-    gateways of two workers for two minutes: every whole minute admits
-    600 +- 3 %, with a worker killed at 30 s and a reload at 60 s."""
+    gateways of two workers for two minutes (ORC_LIMITS_TEST_SECONDS): every
+    minute driven long enough admits 600 +- 3 %, with a worker killed after
+    a quarter of the run and a reload after half of it."""
     seconds = float(os.environ.get("ORC_LIMITS_TEST_SECONDS", "125"))
     pg = SuiteDatabase().start()
     shared = {"cache": {"namespace": "t" + secrets.token_hex(4)}}  # replicas of one deployment
@@ -112,31 +114,34 @@ def test_requests_per_minute_across_two_gateways():
     d = Driver([gw1, gw2], k, 50, seconds)
     t0 = time.time()
     d.start()
-    time.sleep(30)
+    time.sleep(seconds / 4)
     victim = gw1.workers()[0]
     os.kill(victim, signal.SIGKILL)
-    time.sleep(30)
+    time.sleep(seconds / 4)
     gw2.kill(signal.SIGHUP)
     d.join(seconds + 30)
     commands = redis_commands(redis_port) - before
     per_minute = admitted_per_minute(d.results)
-    whole = [m for m in per_minute if m * 60 >= t0 and (m + 1) * 60 <= t0 + seconds]
-    check(whole, "no whole minute in %.0f s" % seconds)
+    # At five times the allowance a minute's 600 are used up in 12 s: every
+    # minute driven for 20 s or more must admit 600 +- 3 %, and none more.
+    driven = {m: min((m + 1) * 60, t0 + seconds) - max(m * 60, t0) for m in per_minute}
+    full = [m for m in per_minute if driven[m] >= 20]
+    check(full, "no minute driven for 20 s in %.0f s" % seconds)
     for m, n in sorted(per_minute.items()):
         check(n <= 618, "minute %d admitted %d of 600" % (m, n))
-    for m in whole:
-        check(582 <= per_minute[m] <= 618, "whole minute %d admitted %d, expected 600 +- 3%%" % (m, per_minute[m]))
+    for m in full:
+        check(582 <= per_minute[m] <= 618, "minute %d (driven %.0f s) admitted %d, expected 600 +- 3%%" % (
+            m, driven[m], per_minute[m]))
     errors = [s for _, s in d.results if s not in (200, 429)]
     check(len(errors) <= 0.01 * len(d.results), "%d answers neither 200 nor 429: %r" % (len(errors), errors[:10]))
-    print("  admitted per minute %r (whole: %r); %d requests, %.3f Redis commands per request" % (
-        per_minute, whole, len(d.results), commands / max(1, len(d.results))))
+    print("  admitted per minute %r (driven 20 s or more: %r); %d requests, %.3f Redis commands per request" % (
+        per_minute, full, len(d.results), commands / max(1, len(d.results))))
 
 
 test_requests_per_minute_across_two_gateways.TIMEOUT = 240
 
 
 def redis_commands(port):
-    import subprocess
     out = subprocess.run(["redis-cli", "-p", port, "INFO", "stats"], capture_output=True, text=True).stdout
     for line in out.splitlines():
         if line.startswith("total_commands_processed:"):
@@ -214,6 +219,16 @@ def test_budget_under_concurrent_load():
                what="every admitted request logged")
     spent = spend_of(pg, kid)
     check(spent <= 0.00005 + 4 * one + 1e-12, "overshoot beyond the in-flight requests: %.8f" % spent)
+    # the request log, Redis and the spend API agree
+    api = gw.get_json("/api/admin/keys/%s/spend" % kid, headers={"Authorization": "Bearer " + MASTER})
+    check(abs(api["period"]["cost_usd"] - spent) < 1e-12, "spend API %r, request log %.9f" % (api["period"], spent))
+    port = os.environ["ORC_TEST_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+    name = [n for n in subprocess.run(["redis-cli", "-p", port, "--scan", "--pattern", "*:spend:%s:*" % kid],
+                                      capture_output=True, text=True).stdout.split() if n]
+    check(len(name) == 1, "one spend counter in Redis: %r" % name)
+    wait_until(lambda: abs(int(subprocess.run(["redis-cli", "-p", port, "GET", name[0]], capture_output=True,
+                                              text=True).stdout) / 1e9 - spent) <= len(results) * 1e-9, 5,
+               what="Redis's spend to agree with the request log")
     # restarted with Redis emptied of this key's spend: rebuilt from the log
     gw.stop()
     gw2, _ = gateway_with_keys(workers=1, pg=pg)
