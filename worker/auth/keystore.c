@@ -349,21 +349,24 @@ orc_key_result_t orc_keystore_lookup(orc_keystore_t *ks, const char *hash, bool 
     if (!fetch_allowed)
         return ORC_KEY_UNKNOWN;
     ks->stats.misses++;
-    if (e == NULL) {
-        e = entry_add(ks, hash);
-        if (e == NULL)
-            return ORC_KEY_UNAVAILABLE;
-        orc_key_result_t r = wait_for(e, cb, arg);
-        fetch_start(ks, hash);
-        return r;
+    if (e != NULL && e->state == ENTRY_LOADING)
+        return wait_for(e, cb, arg); /* joins the fetch in flight */
+    if (e == NULL && (e = entry_add(ks, hash)) == NULL)
+        return ORC_KEY_UNAVAILABLE;
+    e->state = ENTRY_LOADING; /* new, or a stale unknown entry fetched again */
+    fetch_start(ks, hash);
+    /* The fetch may have ended at once (no Redis, and PostgreSQL refused or
+     * is not configured): answer now, as the callback must not run here. */
+    e = entry_find(ks, hash);
+    if (e == NULL)
+        return ORC_KEY_UNAVAILABLE;
+    if (e->state == ENTRY_UNKNOWN)
+        return ORC_KEY_UNKNOWN;
+    if (e->state == ENTRY_FOUND) {
+        *out = e->key;
+        return ORC_KEY_FOUND;
     }
-    if (e->state == ENTRY_UNKNOWN) { /* a stale unknown entry: fetch again */
-        e->state = ENTRY_LOADING;
-        orc_key_result_t r = wait_for(e, cb, arg);
-        fetch_start(ks, hash);
-        return r;
-    }
-    return wait_for(e, cb, arg); /* LOADING: joins the fetch in flight */
+    return wait_for(e, cb, arg);
 }
 
 /* ---- the poll of changed keys ------------------------------------------------ */
