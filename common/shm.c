@@ -115,6 +115,11 @@ void orc_shm_slot_retire(orc_shm_t *shm, int slot)
     atomic_store(&s->inflight, 0);
     for (int p = 0; p < ORC_SHM_PROVIDERS; p++) /* its calls died with it */
         atomic_store(&s->provider_inflight[p], 0);
+    for (int k = 0; k < ORC_SHM_KEYS; k++) { /* and its requests counted against client keys */
+        uint16_t n = atomic_exchange(&s->key_inflight[k], 0);
+        if (n > 0)
+            atomic_fetch_sub(&shm->keylimits[k].inflight, n);
+    }
     atomic_store(&s->state, ORC_SLOT_FREE);
 }
 

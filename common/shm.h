@@ -25,12 +25,14 @@
 #include "common/breaker.h"
 
 #define ORC_SHM_MAGIC 0x3130484d5343524fULL /* "ORCSHM01" */
-#define ORC_SHM_LAYOUT 4
+#define ORC_SHM_LAYOUT 5
 #define ORC_ROUTES_MAX 48
 #define ORC_STATUS_MAX 24
 #define ORC_SHM_PROVIDERS 32 /* distinct provider names over the master's life */
 #define ORC_SHM_PROVIDER_NAME 32
 #define ORC_SHM_FAIL_CLASSES 8 /* indexed by orc_fail_class_t */
+#define ORC_SHM_KEYS 1024      /* client keys (and teams with a budget) tracked at once by one gateway */
+#define ORC_SHM_KEY_LABEL 64   /* bytes of a key's name kept for metrics labels */
 
 /* Response status codes counted one by one; the rest are "other". */
 #define ORC_STATUS_CODES                                                                                     \
@@ -144,11 +146,11 @@ typedef struct {
     orc_dwa_slot_t dwa[ORC_SHM_PROVIDERS];
     orc_dwa_ring_entry_t ring[ORC_DWA_RING];
     _Atomic uint32_t ring_next;
+    /* requests of each client key (keylimits index) in progress in this
+     * worker: taken back from keylimits[].inflight when it dies */
+    _Atomic uint16_t key_inflight[ORC_SHM_KEYS];
     orc_counters_t counters;
 } __attribute__((aligned(64))) orc_slot_t;
-
-#define ORC_SHM_KEYS 1024     /* client keys (and teams with a budget) tracked at once by one gateway */
-#define ORC_SHM_KEY_LABEL 64 /* bytes of a key's name kept for metrics labels */
 
 /* The usage of one client key across the workers of a gateway (its rate
  * limits, parallel requests and budget: worker/auth/limits.c).  Counts

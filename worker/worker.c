@@ -240,7 +240,7 @@ static int add_services(orc_worker_t *w)
     w->svc.reqlog = orc_reqlog_new(&env);
     orc_keystore_env_t keys = {w->svc.base, c, w->svc.redis, w->svc.db};
     w->svc.keys = orc_keystore_new(&keys);
-    orc_limits_env_t limits = {w->svc.base, c, w->svc.shm, w->svc.redis, w->svc.db};
+    orc_limits_env_t limits = {w->svc.base, c, w->svc.shm, w->svc.slot, w->svc.redis, w->svc.db};
     w->svc.limits = orc_limits_new(&limits);
     orc_auth_env_t auth = {c, w->svc.keys, w->svc.limits};
     w->auth = w->svc.keys != NULL && w->svc.limits != NULL ? orc_auth_new(&auth) : NULL;

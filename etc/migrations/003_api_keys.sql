@@ -43,3 +43,4 @@ CREATE TABLE IF NOT EXISTS api_teams (
 ALTER TABLE orchestration_requests ADD COLUMN IF NOT EXISTS key_id varchar(32);
 ALTER TABLE orchestration_requests ADD COLUMN IF NOT EXISTS team varchar(128);
 CREATE INDEX IF NOT EXISTS idx_orchestration_requests_key_id ON orchestration_requests (key_id, created_at);
+CREATE INDEX IF NOT EXISTS idx_orchestration_requests_team ON orchestration_requests (team, created_at);

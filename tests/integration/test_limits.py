@@ -259,3 +259,26 @@ def test_each_gateway_on_its_own_without_redis():
     check(ok.count(200) == 6, "3 per gateway on its own: %r" % ok)
     h = gw1.get_json("/api/health/detailed")
     check(h["services"]["limits"]["mode"] == "per gateway", "health shows the mode: %r" % h["services"]["limits"])
+
+
+def test_a_dead_worker_gives_its_parallel_requests_back():
+    gw, pg = gateway_with_keys(workers=1, env={"ENABLE_CACHING": "false"})
+    k = new_key()
+    insert_key(pg, k, "two at once", extra="max_parallel=2")
+    slow = json.dumps({"model": "openai/gpt-4o-mini",
+                       "messages": [{"role": "user", "content": "slow [[mock latency=5000]]"}]})
+    def hold():
+        try:
+            chat(gw, k, body=slow, timeout=10)
+        except OSError:
+            pass  # its worker is killed under it
+    held = [threading.Thread(target=hold, daemon=True) for _ in range(2)]
+    for t in held:
+        t.start()
+    time.sleep(0.5)
+    check(chat(gw, k).status == 429, "both slots are taken")
+    old = gw.workers()
+    os.kill(old[0], signal.SIGKILL)
+    wait_until(lambda: gw.workers() and gw.workers() != old and gw.ready(), 15, what="a new worker")
+    statuses = [chat(gw, k).status for _ in range(2)]
+    check(statuses == [200, 200], "the dead worker's slots are given back: %r" % statuses)

@@ -311,3 +311,18 @@ Test(shm, latency_bounds)
         cr_assert_eq(orc_shm_latency_bucket(bound + 1), b + 1);
     }
 }
+
+Test(shm, retiring_a_slot_gives_back_its_client_key_requests)
+{
+    orc_shm_t *shm = orc_shm_create(4);
+    cr_assert_not_null(shm);
+    int a = orc_shm_slot_claim(shm, 1, 0), b = orc_shm_slot_claim(shm, 1, 1);
+    atomic_store(&shm->keylimits[7].inflight, 5); /* 2 in worker a, 3 in worker b */
+    atomic_store(&shm->slots[a].key_inflight[7], 2);
+    atomic_store(&shm->slots[b].key_inflight[7], 3);
+    orc_shm_slot_retire(shm, a); /* worker a died with its 2 requests */
+    cr_assert_eq(atomic_load(&shm->keylimits[7].inflight), 3);
+    cr_assert_eq(atomic_load(&shm->slots[a].key_inflight[7]), 0);
+    cr_assert_eq(atomic_load(&shm->slots[b].key_inflight[7]), 3);
+    orc_shm_destroy(shm);
+}

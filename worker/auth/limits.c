@@ -506,12 +506,17 @@ static orc_limit_verdict_t take_request(orc_limits_t *l, int idx, const orc_key_
     return ORC_LIMIT_RATE_LIMITED;
 }
 
-static orc_limit_verdict_t take_parallel(orc_keylimit_t *e, const orc_key_t *key, orc_limit_info_t *info)
+static orc_limit_verdict_t take_parallel(orc_limits_t *l, int idx, const orc_key_t *key,
+                                         orc_limit_info_t *info)
 {
+    orc_keylimit_t *e = &l->env.shm->keylimits[idx];
     if (key->max_parallel <= 0)
         return ORC_LIMIT_ADMITTED;
-    if (atomic_fetch_add(&e->inflight, 1) < key->max_parallel)
+    if (atomic_fetch_add(&e->inflight, 1) < key->max_parallel) {
+        atomic_fetch_add(&l->env.slot->key_inflight[idx],
+                         1); /* given back by the master if this worker dies */
         return ORC_LIMIT_ADMITTED;
+    }
     atomic_fetch_sub(&e->inflight, 1);
     info->what = "parallel requests";
     info->retry_after_s = 1;
@@ -551,7 +556,7 @@ static orc_limit_verdict_t try_admit(orc_limits_t *l, const orc_key_t *key, long
         return v;
     if ((v = take_request(l, idx, key, info, need)) != ORC_LIMIT_ADMITTED || *need != NEED_NOTHING)
         return v;
-    if ((v = take_parallel(e, key, info)) != ORC_LIMIT_ADMITTED) {
+    if ((v = take_parallel(l, idx, key, info)) != ORC_LIMIT_ADMITTED) {
         if (key->rpm > 0)
             atomic_fetch_sub(&e->requests, 1);
         return v;
@@ -677,8 +682,10 @@ static void charge(orc_limits_t *l, const orc_key_t *key, long input_tokens, lon
     atomic_fetch_add(&e->cost_nano_total, (uint64_t)nano);
     if (!orc_limits_apply(key))
         return;
-    if (ended && key->max_parallel > 0 && atomic_load(&e->inflight) > 0)
+    if (ended && key->max_parallel > 0 && atomic_load(&l->env.slot->key_inflight[idx]) > 0) {
+        atomic_fetch_sub(&l->env.slot->key_inflight[idx], 1);
         atomic_fetch_sub(&e->inflight, 1);
+    }
     if (key->tpm > 0 && atomic_load(&e->minute) == minute_now())
         count_tokens(l, idx, output_tokens);
     if (key->budget_usd >= 0)

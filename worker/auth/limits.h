@@ -46,6 +46,7 @@ typedef struct {
     struct event_base *base;
     const orc_config_t *cfg;
     orc_shm_t *shm;
+    orc_slot_t *slot;   /* this worker's: its share of the requests in progress */
     orc_redis_t *redis; /* borrowed; NULL or down: each gateway on its own */
     orc_db_t *db;       /* borrowed: the request log, to rebuild spend */
 } orc_limits_env_t;
