@@ -165,10 +165,14 @@ typedef struct {
     _Atomic int64_t tokens_unsent;    /* counted by this gateway in that minute, not yet added in Redis */
     _Atomic int64_t fleet_tokens;     /* the fleet's count in that minute, as Redis last said */
     _Atomic int64_t inflight;         /* requests in progress */
-    _Atomic uint64_t spend_period;    /* budget period of the spend below (orc_limits_period) */
-    _Atomic int64_t spend_unsent;     /* nano-dollars spent by this gateway, not yet added in Redis */
-    _Atomic int64_t fleet_spend;      /* nano-dollars spent in the period, as Redis or the log said */
-    _Atomic uint32_t spend_known;     /* fleet_spend was loaded for spend_period */
+    _Atomic int64_t parallel_grant; /* this gateway's holding of the key's parallel slots in Redis, as (Redis
+                                       time in ms << 20) | slots: the latest answer wins */
+    _Atomic int64_t parallel_waiting;  /* requests waiting for Redis to grant more slots */
+    _Atomic uint64_t parallel_used_ms; /* when a request last ran (monotonic): idle holdings are given back */
+    _Atomic uint64_t spend_period;     /* budget period of the spend below (orc_limits_period) */
+    _Atomic int64_t spend_unsent;      /* nano-dollars spent by this gateway, not yet added in Redis */
+    _Atomic int64_t fleet_spend;       /* nano-dollars spent in the period, as Redis or the log said */
+    _Atomic uint32_t spend_known;      /* fleet_spend was loaded for spend_period */
     /* for /metrics: totals since the entry was taken, and its labels */
     _Atomic uint64_t requests_total;
     _Atomic uint64_t tokens_total;

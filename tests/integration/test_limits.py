@@ -282,3 +282,38 @@ def test_a_dead_worker_gives_its_parallel_requests_back():
     wait_until(lambda: gw.workers() and gw.workers() != old and gw.ready(), 15, what="a new worker")
     statuses = [chat(gw, k).status for _ in range(2)]
     check(statuses == [200, 200], "the dead worker's slots are given back: %r" % statuses)
+
+
+def test_parallel_requests_across_two_gateways():
+    """Each gateway holds some of a key's parallel slots in Redis: together
+    they never run more than the limit, and an idle gateway gives its
+    holding back to the other."""
+    pg = SuiteDatabase().start()
+    shared = {"cache": {"namespace": "t" + secrets.token_hex(4)}}
+    gws = [gateway_with_keys(workers=2, pg=pg, env={"ENABLE_CACHING": "false"}, config=shared)[0] for _ in range(2)]
+    k = new_key()
+    insert_key(pg, k, "three at once", extra="max_parallel=3")
+    slow = json.dumps({"model": "openai/gpt-4o-mini",
+                       "messages": [{"role": "user", "content": "slow [[mock latency=1500]]"}]})
+    results, lock = [], threading.Lock()
+
+    def one(gw):
+        s = chat(gw, k, body=slow).status
+        with lock:
+            results.append(s)
+    threads = [threading.Thread(target=one, args=(gws[i % 2],)) for i in range(8)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join(20)
+    check(sorted(results) == [200] * 3 + [429] * 5, "8 at once through two gateways, 3 allowed: %r" % results)
+    time.sleep(2.5)  # idle: holdings given back
+    statuses = []
+    threads = [threading.Thread(target=lambda: statuses.append(chat(gw=gws[0], key=k, body=slow).status))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    check(statuses == [200] * 3, "one gateway alone gets all three slots once the other is idle: %r" % statuses)

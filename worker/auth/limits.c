@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/orc.h"
@@ -48,6 +49,8 @@ static const char spend_team_sql[] =
 typedef struct waiter_s {
     orc_key_t *key; /* one reference */
     long tokens;
+    uint64_t queued_ms; /* a Redis answer about parallel slots after this decides */
+    int slots_idx;      /* the entry whose parallel_waiting counts it, -1 if none */
     orc_limit_cb cb;
     void *arg;
     struct waiter_s *next;
@@ -61,12 +64,15 @@ typedef struct {
     uint64_t tokens_minute;
     long spend_delta; /* nano-dollars */
     uint64_t spend_period;
-    bool leasing, loading, flushing;
+    bool leasing, loading, flushing, holding;
+    uint64_t slots_answered_ms; /* when Redis last answered about parallel slots */
+    long parallel_max;          /* the key's max_parallel, for renewing its holding */
     bool dirty;
 } local_t;
 
 struct orc_limits_s {
     orc_limits_env_t env;
+    char gateway[96]; /* this gateway's name in the Redis holdings: host, master pid, start time */
     local_t local[ORC_SHM_KEYS];
     waiter_t *waiters; /* admissions waiting for a slice or a spend */
     struct event *flush_ev;
@@ -75,7 +81,7 @@ struct orc_limits_s {
     orc_limits_stats_t stats;
 };
 
-typedef enum { NEED_NOTHING, NEED_SLICE, NEED_SPEND } need_t;
+typedef enum { NEED_NOTHING, NEED_SLICE, NEED_SPEND, NEED_SLOTS } need_t;
 
 static void retry_waiters(orc_limits_t *l);
 static void count_request(orc_limits_t *l, int idx, const orc_key_t *key);
@@ -293,6 +299,94 @@ static void ask_slice(orc_limits_t *l, int idx, long rpm)
         l->local[idx].leasing = false;
 }
 
+/* ---- parallel requests across replicas: holdings in Redis ------------------------ */
+
+#define HOLD_TTL_MS 5000         /* a gateway that stops renewing its holding loses it */
+#define HOLD_MAX ((1 << 20) - 1) /* slots a holding can say */
+
+static long held_slots(const orc_keylimit_t *e)
+{
+    return (long)(atomic_load(&e->parallel_grant) & HOLD_MAX);
+}
+
+/* Sets this gateway's holding of a key's parallel slots to ARGV[2] as far
+ * as the others leave room under ARGV[3]; holdings not renewed within the
+ * TTL are dropped.  Returns the holding. */
+static const char hold_script[] =
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local ttl = tonumber(ARGV[4]) "
+    "local h = redis.call('HGETALL', KEYS[1]) local others = 0 "
+    "for i = 1, #h, 2 do "
+    "  local n, exp = string.match(h[i + 1], '(%d+):(%d+)') "
+    "  if tonumber(exp) < now then redis.call('HDEL', KEYS[1], h[i]) "
+    "  elseif h[i] ~= ARGV[1] then others = others + tonumber(n) end "
+    "end "
+    "local hold = math.max(0, math.min(tonumber(ARGV[2]), tonumber(ARGV[3]) - others)) "
+    "if hold > 0 then redis.call('HSET', KEYS[1], ARGV[1], hold .. ':' .. (now + ttl)) "
+    "else redis.call('HDEL', KEYS[1], ARGV[1]) end "
+    "redis.call('PEXPIRE', KEYS[1], ttl) return {hold, now}";
+
+static void on_hold(void *arg, orc_redis_rc_t rc, const redisReply *reply)
+{
+    ask_t *a = arg;
+    if (rc == ORC_REDIS_CLOSED) {
+        free(a);
+        return;
+    }
+    orc_limits_t *l = a->l;
+    l->local[a->idx].holding = false;
+    l->local[a->idx].slots_answered_ms = orc_now_ms();
+    if (rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_INTEGER) {
+        int64_t hold = ORC_MIN(reply->element[0]->integer, HOLD_MAX);
+        store_max(&l->env.shm->keylimits[a->idx].parallel_grant, (reply->element[1]->integer << 20) | hold);
+    } else {
+        l->redis_failed_ms = orc_now_ms();
+    }
+    free(a);
+    retry_waiters(l);
+}
+
+/* Asks Redis for a holding of TARGET of the entry's MAX parallel slots. */
+static void ask_hold(orc_limits_t *l, int idx, long target, long max)
+{
+    char key[256], t[24], m[24], ttl[24];
+    if (l->local[idx].holding)
+        return;
+    ask_t *a = ask_new(l, idx, 0, target, max);
+    if (a == NULL)
+        return;
+    redis_name(l, "par", l->local[idx].name, 0, key, sizeof(key));
+    snprintf(t, sizeof(t), "%ld", target);
+    snprintf(m, sizeof(m), "%ld", max);
+    snprintf(ttl, sizeof(ttl), "%d", HOLD_TTL_MS);
+    const char *argv[] = {"EVAL", hold_script, "1", key, l->gateway, t, m, ttl};
+    l->local[idx].holding = true;
+    if (orc_redis_command(l->env.redis, on_hold, a, 8, argv, NULL) <= 0) {
+        l->local[idx].holding = false;
+        l->redis_failed_ms = orc_now_ms();
+        free(a);
+    }
+}
+
+/* The holding a gateway asks for: what runs now, what waits for a slot,
+ * and a little room, so that most requests need no round trip. */
+static long wanted_hold(const orc_keylimit_t *e, long max)
+{
+    return ORC_MIN(max, atomic_load(&e->inflight) + atomic_load(&e->parallel_waiting) + ORC_MAX(1, max / 10));
+}
+
+/* Once a second: renews the holdings of keys in use, gives back idle ones. */
+static void renew_hold(orc_limits_t *l, int idx, const orc_keylimit_t *e)
+{
+    local_t *loc = &l->local[idx];
+    if (held_slots(e) <= 0 || loc->holding || loc->name[0] == '\0' || loc->team)
+        return;
+    bool idle = atomic_load(&e->inflight) == 0 && orc_now_ms() - atomic_load(&e->parallel_used_ms) > 1000;
+    long max = loc->parallel_max;
+    ask_hold(l, idx, idle ? 0 : wanted_hold(e, max), max);
+}
+
 /* ---- the spend of a period: Redis, else rebuilt from the request log -------- */
 
 static void spend_loaded(orc_limits_t *l, int idx, uint64_t period, long nano, bool ok)
@@ -506,18 +600,36 @@ static orc_limit_verdict_t take_request(orc_limits_t *l, int idx, const orc_key_
     return ORC_LIMIT_RATE_LIMITED;
 }
 
+/* One more request in progress: within the gateway's holding (across
+ * replicas) or within the limit (on its own).  Past it, Redis is asked for
+ * a larger holding once per request (NEED_SLOTS); then it is refused. */
 static orc_limit_verdict_t take_parallel(orc_limits_t *l, int idx, const orc_key_t *key,
-                                         orc_limit_info_t *info)
+                                         orc_limit_info_t *info, need_t *need, uint64_t queued_ms,
+                                         int *waiting_idx)
 {
     orc_keylimit_t *e = &l->env.shm->keylimits[idx];
     if (key->max_parallel <= 0)
         return ORC_LIMIT_ADMITTED;
-    if (atomic_fetch_add(&e->inflight, 1) < key->max_parallel) {
+    bool shared = fleet(l);
+    long cap = shared ? ORC_MIN(key->max_parallel, held_slots(e)) : key->max_parallel;
+    l->local[idx].parallel_max = key->max_parallel;
+    if (atomic_fetch_add(&e->inflight, 1) < cap) {
         atomic_fetch_add(&l->env.slot->key_inflight[idx],
                          1); /* given back by the master if this worker dies */
+        atomic_store(&e->parallel_used_ms, orc_now_ms());
         return ORC_LIMIT_ADMITTED;
     }
     atomic_fetch_sub(&e->inflight, 1);
+    if (shared && cap < key->max_parallel && l->local[idx].slots_answered_ms <= queued_ms) {
+        atomic_fetch_add(&e->parallel_waiting, 1); /* until decided: in every worker's holding asked for */
+        ask_hold(l, idx, wanted_hold(e, key->max_parallel), key->max_parallel);
+        if (l->local[idx].holding) {
+            *need = NEED_SLOTS;
+            *waiting_idx = idx;
+            return ORC_LIMIT_ADMITTED;
+        }
+        atomic_fetch_sub(&e->parallel_waiting, 1);
+    }
     info->what = "parallel requests";
     info->retry_after_s = 1;
     return ORC_LIMIT_RATE_LIMITED;
@@ -539,7 +651,8 @@ static void count_tokens(orc_limits_t *l, int idx, long tokens)
 }
 
 static orc_limit_verdict_t try_admit(orc_limits_t *l, const orc_key_t *key, long tokens,
-                                     orc_limit_info_t *info, need_t *need)
+                                     orc_limit_info_t *info, need_t *need, uint64_t queued_ms,
+                                     int *waiting_idx)
 {
     *need = NEED_NOTHING;
     memset(info, 0, sizeof(*info));
@@ -556,7 +669,8 @@ static orc_limit_verdict_t try_admit(orc_limits_t *l, const orc_key_t *key, long
         return v;
     if ((v = take_request(l, idx, key, info, need)) != ORC_LIMIT_ADMITTED || *need != NEED_NOTHING)
         return v;
-    if ((v = take_parallel(l, idx, key, info)) != ORC_LIMIT_ADMITTED) {
+    v = take_parallel(l, idx, key, info, need, queued_ms, waiting_idx);
+    if (v != ORC_LIMIT_ADMITTED || *need != NEED_NOTHING) {
         if (key->rpm > 0)
             atomic_fetch_sub(&e->requests, 1);
         return v;
@@ -599,15 +713,24 @@ orc_limit_verdict_t orc_limits_admit(orc_limits_t *l, const orc_key_t *key, long
         count_request(l, entry_of(l, key->id, false), key);
         return ORC_LIMIT_ADMITTED;
     }
-    orc_limit_verdict_t v = try_admit(l, key, tokens, info, &need);
+    uint64_t now = orc_now_ms();
+    int waiting_idx = -1;
+    orc_limit_verdict_t v = try_admit(l, key, tokens, info, &need, now, &waiting_idx);
     if (need == NEED_NOTHING)
         return v;
     waiter_t *w = calloc(1, sizeof(*w));
     if (w == NULL)
         return ORC_LIMIT_ADMITTED; /* out of memory: not limited rather than refused */
-    *w = (waiter_t){orc_key_ref((orc_key_t *)key), tokens, cb, arg, l->waiters};
+    *w = (waiter_t){orc_key_ref((orc_key_t *)key), tokens, now, waiting_idx, cb, arg, l->waiters};
     l->waiters = w;
     return ORC_LIMIT_PENDING;
+}
+
+static void stop_waiting(orc_limits_t *l, waiter_t *w)
+{
+    if (w->slots_idx >= 0)
+        atomic_fetch_sub(&l->env.shm->keylimits[w->slots_idx].parallel_waiting, 1);
+    w->slots_idx = -1;
 }
 
 /* Decides again for every waiting admission; those still waiting stay. */
@@ -620,7 +743,8 @@ static void retry_waiters(orc_limits_t *l)
         list = w->next;
         need_t need;
         orc_limit_info_t info;
-        orc_limit_verdict_t v = try_admit(l, w->key, w->tokens, &info, &need);
+        stop_waiting(l, w);
+        orc_limit_verdict_t v = try_admit(l, w->key, w->tokens, &info, &need, w->queued_ms, &w->slots_idx);
         if (need != NEED_NOTHING) {
             w->next = still;
             still = w;
@@ -643,6 +767,7 @@ void orc_limits_cancel(orc_limits_t *l, void *arg)
         waiter_t *w = *pp;
         if (w->arg == arg) {
             *pp = w->next;
+            stop_waiting(l, w);
             orc_key_unref(w->key);
             free(w);
         } else {
@@ -790,9 +915,11 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
         retry_waiters(l);
     if (!fleet(l))
         return; /* on its own: the counts stay in shared memory */
-    for (int idx = 0; idx < ORC_SHM_KEYS; idx++)
+    for (int idx = 0; idx < ORC_SHM_KEYS; idx++) {
         if (l->local[idx].dirty && !l->local[idx].flushing)
             flush_entry(l, idx);
+        renew_hold(l, idx, &l->env.shm->keylimits[idx]);
+    }
 }
 
 /* ---- life ------------------------------------------------------------------------ */
@@ -803,6 +930,10 @@ orc_limits_t *orc_limits_new(const orc_limits_env_t *env)
     if (l == NULL)
         return NULL;
     l->env = *env;
+    char host[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(l->gateway, sizeof(l->gateway), "%.63s:%d:%llu", host, (int)atomic_load(&env->shm->master_pid),
+             (unsigned long long)atomic_load(&env->shm->started_wall_ms));
     l->redis_failed_ms = orc_now_ms() - RETRY_MS;
     l->spend_failed_ms = orc_now_ms() - RETRY_MS;
     l->flush_ev = event_new(env->base, -1, EV_PERSIST, on_flush, l);
@@ -824,6 +955,7 @@ void orc_limits_free(orc_limits_t *l)
         waiter_t *w = l->waiters;
         l->waiters = w->next;
         orc_limit_info_t info = {.what = "requests", .retry_after_s = 1};
+        stop_waiting(l, w);
         w->cb(w->arg, ORC_LIMIT_RATE_LIMITED, &info);
         orc_key_unref(w->key);
         free(w);

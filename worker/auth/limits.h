@@ -18,7 +18,10 @@
  * answer ends: the overshoot is bounded by what is in flight and by one
  * second of the other replicas' traffic.
  *
- * Parallel requests: counted per gateway in shared memory.
+ * Parallel requests: each gateway holds some of a key's slots in Redis
+ * (renewed every second, dropped when not renewed for 5 s) and admits
+ * within its holding through shared memory; past it, one round trip asks
+ * for a larger holding, which the other gateways' holdings bound.
  *
  * Spend per period (day and month in UTC, or total) is kept in Redis;
  * when Redis has no count for a key's period (first use, or Redis lost
