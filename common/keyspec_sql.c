@@ -76,19 +76,28 @@ const char ORC_KEYSPEC_SQL_ROTATE[] =
 
 #define LIST_FILTER "($3::text IS NULL OR team = $3::text) AND ($4::boolean OR revoked_at IS NULL)"
 
-const char ORC_KEYSPEC_SQL_LIST[] =
-    "SELECT json_build_object("
-    " 'keys', COALESCE((SELECT json_agg(" KEY_DOC " ORDER BY k.created_at DESC, k.id)"
-    "   FROM (SELECT * FROM api_keys WHERE " LIST_FILTER
-    "         ORDER BY created_at DESC, id LIMIT $1::int OFFSET $2::int) k), '[]'::json),"
-    " 'total', (SELECT count(*) FROM api_keys WHERE " LIST_FILTER "),"
-    " 'limit', $1::int, 'offset', $2::int)::text";
-
 /* Requests, tokens and cost of the logged requests of key K since START (NULL: all). */
 #define KEY_SPENT(start)                                                                                     \
     "(SELECT count(*) AS requests, COALESCE(sum(r.tokens_used), 0)::bigint AS tokens,"                       \
     " COALESCE(sum(r.cost_usd), 0)::float8 AS cost FROM orchestration_requests r"                            \
     " WHERE r.key_id = k.id AND r.created_at >= COALESCE(" start ", '-infinity'::timestamptz))"
+
+/* Each key with its usage in its current budget period (from the log). */
+#define KEY_DOC_WITH_USAGE                                                                                   \
+    "(" KEY_DOC ")::jsonb || jsonb_build_object('usage', jsonb_build_object('period_start', " ISO(           \
+        "u.start") ", 'requests', u.requests, 'tokens', u.tokens, 'cost_usd', u.cost))"
+
+const char ORC_KEYSPEC_SQL_LIST[] =
+    "SELECT json_build_object("
+    " 'keys', COALESCE((SELECT json_agg(" KEY_DOC_WITH_USAGE " ORDER BY k.created_at DESC, k.id)"
+    "   FROM (SELECT * FROM api_keys WHERE " LIST_FILTER
+    "         ORDER BY created_at DESC, id LIMIT $1::int OFFSET $2::int) k"
+    "   CROSS JOIN LATERAL (SELECT " PERIOD_START(
+        "k.budget_period") " AS start) ps"
+                           "   CROSS JOIN LATERAL (SELECT ps.start, x.* FROM " KEY_SPENT(
+                               "ps.start") " x) u), '[]'::json),"
+                                           " 'total', (SELECT count(*) FROM api_keys WHERE " LIST_FILTER "),"
+                                           " 'limit', $1::int, 'offset', $2::int)::text";
 
 const char ORC_KEYSPEC_SQL_SPEND[] =
     "SELECT json_build_object('key_id', k.id, 'name', k.name, 'team', k.team, 'status', " KEY_STATUS ","

@@ -316,6 +316,9 @@ def test_a_key_sees_its_own_history_sessions_and_results():
     check(mine["total"] == 2 and all(r["key_id"] == ida for r in mine["requests"]), "a's rows %r" % mine)
     theirs = gw.get_json("/api/db/requests/recent", headers=hb)
     check(len(theirs) == 1 and theirs[0]["key_id"] == idb and theirs[0]["team"] == "blue", "b's rows %r" % theirs)
+    listed = {k["id"]: k for k in gw.get_json("/api/admin/keys", headers=master)["keys"]}
+    check(listed[ida]["usage"]["requests"] == 2 and listed[idb]["usage"]["requests"] == 1 and
+          listed[ida]["usage"]["cost_usd"] > 0, "the admin list shows each key's usage: %r" % listed[ida])
     only_b = gw.get_json("/api/db/requests?key_id=" + idb, headers=master)
     check(only_b["total"] == 1, "master filtering by key: %r" % only_b)
     check(gw.request("GET", "/api/db/requests?key_id=x'--", headers=master).status == 400, "bad key_id")

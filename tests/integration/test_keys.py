@@ -130,7 +130,7 @@ def test_cli_list_show_update_revoke_rotate():
     check("rpm 10" in out and "$3/month" in out and out.count("active") == 2, "limits and status:\n%s" % out)
     listed = json.loads(keys(pg.url, "list", "--json")[0])
     check([k["id"] for k in listed] == [b["id"], a["id"]], "newest first: %r" % listed)
-    check(all(set(k) == RECORD_FIELDS for k in listed), "list fields %r" % sorted(listed[0]))
+    check(all(set(k) == RECORD_FIELDS | {"usage"} for k in listed), "list fields %r" % sorted(listed[0]))
     red = json.loads(keys(pg.url, "list", "--team", "red", "--json")[0])
     check([k["id"] for k in red] == [a["id"]], "team filter %r" % red)
     check(fields_of(keys(pg.url, "show", a["id"])[0])["name"] == "alpha", "show")
@@ -314,7 +314,9 @@ def test_api_lists_and_teams():
     doc = api(gw, "GET", "/api/admin/keys")
     check([k["id"] for k in doc["keys"]] == ids[:0:-1] and doc["total"] == 4 and doc["limit"] == 100,
           "active keys, newest first: %r" % doc)
-    check(all("key" not in k and set(k) == RECORD_FIELDS for k in doc["keys"]), "records only")
+    check(all("key" not in k and set(k) == RECORD_FIELDS | {"usage"} for k in doc["keys"]), "records and usage only")
+    check(all(set(k["usage"]) == {"period_start", "requests", "tokens", "cost_usd"} for k in doc["keys"]),
+          "usage of each key: %r" % doc["keys"][0]["usage"])
     doc = api(gw, "GET", "/api/admin/keys?include_revoked=true&limit=2&offset=3")
     check([k["id"] for k in doc["keys"]] == [ids[1], ids[0]] and doc["total"] == 5, "page %r" % doc)
     doc = api(gw, "GET", "/api/admin/keys?team=even")

@@ -188,7 +188,7 @@ def spend_of(pg, kid):
                         kid)[0][0])
 
 
-def test_budget_under_concurrent_load():
+def test_budget_under_concurrent_streaming_load():
     gw, pg = gateway_with_keys(workers=2, env={"ENABLE_CACHING": "false"})
     k = new_key()
     kid = insert_key(pg, k, "small budget", extra="budget_usd=0.00005")
@@ -197,15 +197,17 @@ def test_budget_under_concurrent_load():
     wait_until(lambda: spend_of(pg, kid) > 0, 10, what="the first request's cost in the log")
     one = spend_of(pg, kid)
     results, lock = [], threading.Lock()
+    streamed = json.dumps({"model": "openai/gpt-4o-mini", "stream": True,
+                           "messages": [{"role": "user", "content": "hi"}]})
 
-    def worker():
+    def worker(body):
         for _ in range(40):
-            r = chat(gw, k)
+            r = chat(gw, k, body=body)
             with lock:
                 results.append(r)
             if r.status == 429:
                 return
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker, args=(streamed if i % 2 else CHAT,)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:

@@ -26,6 +26,7 @@ CLEAN_TREE = {
     "worker/cache/cache.c": ["worker/llm/llm.h", "worker/store/db.h"],
     "worker/reqlog/reqlog.c": ["worker/reqlog/reqlog.h", "worker/http/http.h"],
     "worker/reqlog/reqlog.h": [],
+    "worker/auth/auth.h": [],
     "worker/api/routes.c": ["worker/cache/cache.c", "worker/reqlog/reqlog.h"],
     "worker/worker.c": ["worker/worker.h", "worker/api/routes.c"],
     "worker/worker.h": [],
@@ -63,7 +64,7 @@ class IncludeGraphTest(unittest.TestCase):
         self.assertEqual(status, 0, output)
         self.assertIn("worker/http -> common (2)\n", output)
         self.assertIn("worker/cache -> worker/llm (1), worker/store (1)\n", output)
-        summary = "include graph: 10 modules, 17 files, no cycle, layers respected\n"
+        summary = "include graph: 11 modules, 18 files, no cycle, layers respected\n"
         self.assertTrue(output.endswith(summary), output)
 
     def test_module_cycle(self):
@@ -86,14 +87,14 @@ class IncludeGraphTest(unittest.TestCase):
     def test_upward_include(self):
         self.assert_fails_with(
             {"common/log.c": ["common/log.h", "worker/worker.h"]},
-            'common/log.c:2: #include "worker/worker.h": common (layer 0) includes worker (layer 5), not lower',
+            'common/log.c:2: #include "worker/worker.h": common (layer 0) includes worker (layer 6), not lower',
         )
 
     def test_same_layer_include(self):
         self.assert_fails_with(
-            {"worker/cache/cache.c": ["worker/reqlog/reqlog.h"]},
-            'worker/cache/cache.c:1: #include "worker/reqlog/reqlog.h": '
-            "worker/cache (layer 3) includes worker/reqlog (layer 3), not lower",
+            {"worker/cache/cache.c": ["worker/auth/auth.h"]},
+            'worker/cache/cache.c:1: #include "worker/auth/auth.h": '
+            "worker/cache (layer 3) includes worker/auth (layer 3), not lower",
         )
 
     def test_missing_include_target(self):

@@ -94,7 +94,7 @@ Test(limits, budget_periods)
     cr_assert_eq(orc_limits_period("day", t), 20261205);
     cr_assert_eq(orc_limits_period("month", t), 202612);
     cr_assert_eq(orc_limits_period("total", t), 1);
-    cr_assert_eq(orc_limits_period("day", t + 60000), 20261206); /* midnight UTC */
+    cr_assert_eq(orc_limits_period("day", t + 60000), 20261206);        /* midnight UTC */
     cr_assert_eq(orc_limits_period("month", 1798761600000ULL), 202701); /* 2027-01-01T00:00:00Z */
 }
 

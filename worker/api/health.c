@@ -188,7 +188,7 @@ static const struct {
 } services[] = {
     {"workers", svc_workers}, {"database", svc_database},           {"cache", svc_cache},
     {"dwa", svc_dwa},         {"llm_providers", svc_llm_providers}, {"cpu", svc_cpu},
-    {"memory", svc_memory},   {"request_log", svc_request_log}, {"limits", svc_limits},
+    {"memory", svc_memory},   {"request_log", svc_request_log},     {"limits", svc_limits},
 };
 
 static const char *service_status(json_object *svc)

@@ -44,15 +44,15 @@ typedef struct orchestration_s {
     char id[ORC_REQUEST_ID_SIZE];
     char owner[ORC_APIKEY_ID_SIZE];
     orc_key_t *key;
-        /* the client key that asked (a reference), NULL for none: charged after the request */ /* the client
-                                                                                                 * key that
-                                                                                                 * asked, ""
-                                                                                                 * for none:
-                                                                                                 * it alone
-                                                                                                 * reads an
-                                                                                                 * async
-                                                                                                 * result
-                                                                                                 */
+    /* the client key that asked (a reference), NULL for none: charged after the request */ /* the client
+                                                                                             * key that
+                                                                                             * asked, ""
+                                                                                             * for none:
+                                                                                             * it alone
+                                                                                             * reads an
+                                                                                             * async
+                                                                                             * result
+                                                                                             */
     orc_orchestration_t spec;
     orc_cache_req_t cache;
     entry_t entries[ORC_PROVIDERS_MAX];

@@ -224,7 +224,8 @@ static void client_keys(struct evbuffer *b, const orc_shm_t *shm)
             for (int j = i; j < ORC_SHM_KEYS; j++)
                 if (strcmp(shm->keylimits[j].team_label, e->team_label) == 0 && shm->keylimits[j].label[0])
                     sum += key_value(&shm->keylimits[j], &key_metrics[m]);
-            evbuffer_add_printf(b, "%s{team=\"%s\"} %.9g\n", name, label_value(e->team_label, team, sizeof(team)),
+            evbuffer_add_printf(b, "%s{team=\"%s\"} %.9g\n", name,
+                                label_value(e->team_label, team, sizeof(team)),
                                 (double)sum * key_metrics[m].scale);
         }
     }
