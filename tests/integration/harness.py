@@ -222,7 +222,17 @@ class Gateway:
             return f.read()
 
     def bad_log_lines(self):
-        return [l for l in self.log().splitlines() if any(p.search(l) for p in BAD_LOG_PATTERNS)]
+        """Alert lines, and each sanitizer report with its stack (up to 40
+        lines), so that a rare failure can be diagnosed from the run's log."""
+        lines, bad, i = self.log().splitlines(), [], 0
+        while i < len(lines):
+            if any(p.search(lines[i]) for p in BAD_LOG_PATTERNS):
+                report = "Sanitizer" in lines[i]
+                bad.extend(lines[i:i + 40] if report else [lines[i]])
+                i += 40 if report else 1
+            else:
+                i += 1
+        return bad
 
 
 def children_of(pid):

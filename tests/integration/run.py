@@ -69,7 +69,7 @@ def run_one(name, fn):
     finally:
         signal.alarm(0)
     if bad and error is None:
-        error = "bad lines in the gateway's log:\n  " + "\n  ".join(bad[:20])
+        error = "bad lines in the gateway's log:\n  " + "\n  ".join(bad[:80])
     elapsed = time.monotonic() - started
     if skipped is not None and error is None:
         print("SKIP %s (%.1f s): %s" % (name, elapsed, skipped), flush=True)
