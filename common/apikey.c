@@ -104,14 +104,6 @@ void orc_apikey_prefix(const char *key, char prefix[ORC_APIKEY_PREFIX_SIZE])
     snprintf(prefix, ORC_APIKEY_PREFIX_SIZE, "%s", key);
 }
 
-bool orc_secret_equal(const char *given, const char *expected)
-{
-    unsigned char a[32], b[32];
-    sha256(given, strlen(given), a);
-    sha256(expected, strlen(expected), b);
-    return CRYPTO_memcmp(a, b, sizeof(a)) == 0;
-}
-
 static const struct {
     unsigned bit;
     const char *name;

@@ -49,10 +49,6 @@ void orc_apikey_hash(const char *key, char hex[ORC_APIKEY_HASH_SIZE]);
 bool orc_apikey_hash_equal(const char *a, const char *b);
 void orc_apikey_prefix(const char *key, char prefix[ORC_APIKEY_PREFIX_SIZE]);
 
-/* Compares two secrets in time independent of where they differ and of
- * their lengths (both are hashed first). */
-bool orc_secret_equal(const char *given, const char *expected);
-
 /* Scope bit of NAME, 0 if unknown; the name of one bit. */
 unsigned orc_scope_parse(const char *name);
 const char *orc_scope_name(unsigned bit);

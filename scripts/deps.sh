@@ -3,7 +3,7 @@
 
 ORC_BUILD_PKGS="build-essential autoconf automake pkg-config libevent-dev libcurl4-openssl-dev
  libhiredis-dev libpq-dev libjson-c-dev libconfig-dev libssl-dev uuid-dev libsystemd-dev curl"
-ORC_TEST_PKGS="libcriterion-dev python3 util-linux clang-format postgresql redis-server
+ORC_TEST_PKGS="libcriterion-dev python3 util-linux iproute2 clang-format postgresql redis-server
  wrk nginx-light nodejs docker-compose yamllint python3-yaml"
 
 orc_install_packages() {

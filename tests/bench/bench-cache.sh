@@ -60,8 +60,6 @@ ORCHESITY_BIN=$(readlink -f "$ORCHESITY_BIN")
 MOCK_BIN=${MOCK_BIN:-$(dirname "$ORCHESITY_BIN")/tests/mockllm/orchesity-mockllm}
 [[ -x $MOCK_BIN ]] || die "mock upstream not found: $MOCK_BIN"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 ORC_PID="" NGX_PID="" MOCK_PID="" REDIS_PID=""
 ORC_WORKER_PIDS=() NGX_WORKER_PIDS=()
 stop_servers() {

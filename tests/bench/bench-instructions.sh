@@ -94,7 +94,8 @@ EOF
 # run that answers COUNT requests.
 worker_instructions() {
     local bin=$1 count=$2 out file master
-    out=$(mktemp -d "$TMP/run.XXXXXX")
+    out="$TMP/run-$BASHPID" # this function runs in its own subshell: one directory per run
+    mkdir -p "$out"
     env -u OPENAI_API_KEY_FILE HOST=127.0.0.1 PORT="$ORC_PORT" ORCHESITY_WORKERS=1 ORCHESITY_ACCESS_LOG=off \
         OPENAI_API_KEY=bench-key OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" \
         valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.%p" "$bin" </dev/null 2>"$out/orchesity.log" &

@@ -67,29 +67,14 @@ require_wrk_nginx
 command -v redis-server >/dev/null || die "redis-server is needed (apt-get install redis-server)"
 
 MOCK_PID="" ORC_PID="" NGX_PID="" REDIS_PID="" PG_DATA="" PG_PORT="" REDIS_PORT=""
-as_postgres() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 stop_servers() {
     stop_server "$ORC_PID" "$ORCHESITY_BIN"
     stop_server "$MOCK_PID" "$MOCKLLM_BIN"
     stop_server "$NGX_PID" "$NGINX_BIN"
     if [[ -n $REDIS_PID ]]; then kill "$REDIS_PID" 2>/dev/null || true; fi
-    if [[ -n $PG_DATA ]]; then as_postgres "$(pg_config --bindir)/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true; fi
+    bench_postgres_stop
 }
 bench_tmpdir
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start_postgres() {
-    local bindir
-    bindir=$(pg_config --bindir)
-    PG_PORT=$(free_port)
-    mkdir -p "$TMP/pg"
-    [[ $(id -u) -eq 0 ]] && chown postgres "$TMP/pg"
-    PG_DATA=$TMP/pg/data
-    as_postgres "$bindir/initdb" -D "$PG_DATA" -A trust -U postgres >/dev/null
-    as_postgres "$bindir/pg_ctl" -D "$PG_DATA" -l "$TMP/pg/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $TMP/pg" start >/dev/null
-    psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "CREATE DATABASE bench" >/dev/null
-}
 
 start_redis() {
     REDIS_PORT=$(free_port)
@@ -119,7 +104,7 @@ ticks_of() { local t=0 p; for p in "$@"; do [[ -r /proc/$p/stat ]] && t=$((t + $
 HZ=$(getconf CLK_TCK)
 
 log "starting PostgreSQL, Redis, the mock upstream and nginx"
-start_postgres
+bench_postgres_start
 start_redis
 "$MOCKLLM_BIN" --listen "127.0.0.1:$MOCK_PORT" --record 0 --quiet </dev/null >"$TMP/mock.out" 2>"$TMP/mock.log" &
 MOCK_PID=$!

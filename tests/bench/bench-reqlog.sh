@@ -54,26 +54,12 @@ for v in WORKERS DURATION CONNECTIONS ROUNDS; do is_uint "${!v}" || { usage >&2;
 command -v wrk >/dev/null || die "wrk is needed (apt-get install wrk)"
 
 MOCK_PID="" ORC_PID="" PG_DATA="" PG_PORT=""
-as_postgres() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 stop_servers() {
     stop_server "$ORC_PID" "$ORCHESITY_BIN"
     stop_server "$MOCK_PID" "$MOCKLLM_BIN"
-    if [[ -n $PG_DATA ]]; then as_postgres "$(pg_config --bindir)/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true; fi
+    bench_postgres_stop
 }
 bench_tmpdir
-
-start_postgres() {
-    local bindir
-    bindir=$(pg_config --bindir)
-    PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    mkdir -p "$TMP/pg"
-    [[ $(id -u) -eq 0 ]] && chown postgres "$TMP/pg"
-    PG_DATA=$TMP/pg/data
-    as_postgres "$bindir/initdb" -D "$PG_DATA" -A trust -U postgres >/dev/null
-    as_postgres "$bindir/pg_ctl" -D "$PG_DATA" -l "$TMP/pg/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $TMP/pg" start >/dev/null
-    psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "CREATE DATABASE bench" >/dev/null
-}
 
 # start_gateway on|off: the gateway with the request log on or off.
 start_gateway() {
@@ -98,7 +84,7 @@ HZ=$(getconf CLK_TCK)
 rows() { psql -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d bench -c "SELECT count(*) FROM orchestration_requests"; }
 
 log "starting PostgreSQL and the mock upstream"
-start_postgres
+bench_postgres_start
 "$MOCKLLM_BIN" --listen "127.0.0.1:$MOCK_PORT" --record 0 --quiet </dev/null >"$TMP/mock.out" 2>"$TMP/mock.log" &
 MOCK_PID=$!
 wait_ready mockllm "$MOCK_PID" "$MOCK_PORT" "$TMP/mock.log" /_mock/health 0

@@ -336,6 +336,36 @@ publish_report() {
     exit 0
 }
 
+# ---------------------------------------------------------------- databases
+
+# free_port: a TCP port free on 127.0.0.1 now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# as_postgres CMD...: CMD as the postgres user when run as root (PostgreSQL
+# refuses to run as root).
+as_postgres() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# bench_postgres_start: a private PostgreSQL under TMP on a free loopback port
+# with a database "bench"; sets PG_DATA and PG_PORT. bench_postgres_stop
+# stops it (call it from stop_servers).
+bench_postgres_start() {
+    local bindir
+    bindir=$(pg_config --bindir)
+    PG_PORT=$(free_port)
+    mkdir -p "$TMP/pg"
+    [[ $(id -u) -eq 0 ]] && chown postgres "$TMP/pg"
+    PG_DATA=$TMP/pg/data
+    as_postgres "$bindir/initdb" -D "$PG_DATA" -A trust -U postgres >/dev/null
+    as_postgres "$bindir/pg_ctl" -D "$PG_DATA" -l "$TMP/pg/server.log" -w -t 30 \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $TMP/pg" start >/dev/null
+    psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "CREATE DATABASE bench" >/dev/null
+}
+bench_postgres_stop() {
+    if [[ -n ${PG_DATA:-} ]]; then
+        as_postgres "$(pg_config --bindir)/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+    fi
+}
+
 # ---------------------------------------------------------------- settings
 # What every benchmark shares; the environment (and each script's options)
 # override these defaults.

@@ -356,9 +356,14 @@ def test_model_and_provider_patterns():
     check(chat("gpt-4o-mini").status == 200, "allowed bare model")
     check_format(chat("openai/gpt-4o"), "openai", 403, "model outside the patterns")
     check_format(chat("anthropic/claude-3-5-haiku-latest"), "openai", 403, "provider outside the patterns")
-    r = chat("auto")
-    check(r.status == 200 and r.json()["model"].startswith("gpt-4o-mini") or r.status == 403,
+    r = chat("auto")  # the chain keeps openai alone, whose default model the patterns allow
+    check(r.status == 200 and r.json()["model"].startswith("gpt-4o-mini"),
           "auto keeps the allowed providers only: %d %r" % (r.status, r.body[:200]))
+    none = new_key()
+    insert_key(pg, none, "no model", ("llm",), models=("nothing-*",))
+    r = gw.request("POST", "/v1/chat/completions", headers={"x-api-key": none, "Content-Type": "application/json"},
+                   body=json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}))
+    check_format(r, "openai", 403, "auto with no allowed model left")
 
 
 # ---- propagation and outages -----------------------------------------------

@@ -77,10 +77,17 @@ Test(apikey, prefix_and_ids)
 
 Test(apikey, secrets_compare_whole)
 {
-    cr_assert(orc_secret_equal("master-secret", "master-secret"));
-    cr_assert_not(orc_secret_equal("master-secre", "master-secret"));
-    cr_assert_not(orc_secret_equal("master-secret2", "master-secret"));
-    cr_assert_not(orc_secret_equal("", "master-secret"));
+    char secret[ORC_APIKEY_HASH_SIZE], shorter[ORC_APIKEY_HASH_SIZE], longer[ORC_APIKEY_HASH_SIZE],
+        empty[ORC_APIKEY_HASH_SIZE], again[ORC_APIKEY_HASH_SIZE];
+    orc_apikey_hash("master-secret", secret);
+    orc_apikey_hash("master-secret", again);
+    orc_apikey_hash("master-secre", shorter);
+    orc_apikey_hash("master-secret2", longer);
+    orc_apikey_hash("", empty);
+    cr_assert(orc_apikey_hash_equal(again, secret));
+    cr_assert_not(orc_apikey_hash_equal(shorter, secret));
+    cr_assert_not(orc_apikey_hash_equal(longer, secret));
+    cr_assert_not(orc_apikey_hash_equal(empty, secret));
 }
 
 Test(apikey, scopes_by_name)

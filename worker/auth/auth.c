@@ -33,6 +33,7 @@ typedef struct {
 struct orc_auth_s {
     orc_auth_env_t env;
     char master_hash[ORC_APIKEY_HASH_SIZE]; /* of the master key, "" without one */
+    bool observe_open;                      /* security.observability = "open" */
     digest_slot_t digests[DIGEST_SLOTS];
     failure_slot_t failures[FAILURE_SLOTS];
 };
@@ -287,8 +288,7 @@ static orc_auth_verdict_t check(void *arg, orc_req_t *rq, const orc_route_t *rou
 {
     orc_auth_t *a = arg;
     const char *master = a->env.cfg->master_key;
-    if (route->access == ORC_ACCESS_PUBLIC ||
-        (route->access == ORC_ACCESS_OBSERVE && strcmp(a->env.cfg->observability, "open") == 0))
+    if (route->access == ORC_ACCESS_PUBLIC || (route->access == ORC_ACCESS_OBSERVE && a->observe_open))
         return ORC_AUTH_PASS;
     if (master[0] == '\0')
         return check_open_gateway(rq, route);
@@ -391,6 +391,7 @@ orc_auth_t *orc_auth_new(const orc_auth_env_t *env)
     if (a == NULL)
         return NULL;
     a->env = *env;
+    a->observe_open = strcmp(env->cfg->observability, "open") == 0;
     if (env->cfg->master_key[0] != '\0')
         orc_apikey_hash(env->cfg->master_key, a->master_hash);
     return a;

@@ -836,24 +836,40 @@ void orc_limits_charge(orc_limits_t *l, const orc_key_t *key, long input_tokens,
 
 /* ---- sending counts to Redis, once a second ------------------------------------ */
 
+/* The local state of the entry an answered count was about; NULL (and A
+ * freed) when the client closed before the answer. */
+static local_t *count_answered(ask_t *a, orc_redis_rc_t rc)
+{
+    if (rc == ORC_REDIS_CLOSED) {
+        free(a);
+        return NULL;
+    }
+    a->l->local[a->idx].flushing = false;
+    return &a->l->local[a->idx];
+}
+
+/* Redis added AMOUNT to the fleet's count: its total replaces what this
+ * gateway had not sent (raised first, so the sum is never undercounted). */
+static void count_accepted(_Atomic int64_t *fleet, _Atomic int64_t *unsent, const redisReply *reply,
+                           long amount)
+{
+    store_max(fleet, (int64_t)reply->integer);
+    atomic_fetch_sub(unsent, amount);
+}
+
 static void on_tokens_sent(void *arg, orc_redis_rc_t rc, const redisReply *reply)
 {
     ask_t *a = arg;
-    if (rc == ORC_REDIS_CLOSED) {
-        free(a);
+    local_t *loc = count_answered(a, rc);
+    if (loc == NULL)
         return;
-    }
-    orc_limits_t *l = a->l;
-    orc_keylimit_t *e = &l->env.shm->keylimits[a->idx];
-    local_t *loc = &l->local[a->idx];
-    loc->flushing = false;
+    orc_keylimit_t *e = &a->l->env.shm->keylimits[a->idx];
     if (rc != ORC_REDIS_OK || reply->type != REDIS_REPLY_INTEGER) {
-        l->redis_failed_ms = orc_now_ms();
+        a->l->redis_failed_ms = orc_now_ms();
         if (loc->tokens_minute == a->n) /* sent again next time */
             loc->tokens_delta += a->amount;
     } else if (atomic_load(&e->minute) == a->n) {
-        store_max(&e->fleet_tokens, (int64_t)reply->integer); /* before the subtraction: never undercounted */
-        atomic_fetch_sub(&e->tokens_unsent, a->amount);
+        count_accepted(&e->fleet_tokens, &e->tokens_unsent, reply, a->amount);
     }
     free(a);
 }
@@ -861,24 +877,19 @@ static void on_tokens_sent(void *arg, orc_redis_rc_t rc, const redisReply *reply
 static void on_spend_sent(void *arg, orc_redis_rc_t rc, const redisReply *reply)
 {
     ask_t *a = arg;
-    if (rc == ORC_REDIS_CLOSED) {
-        free(a);
+    local_t *loc = count_answered(a, rc);
+    if (loc == NULL)
         return;
-    }
-    orc_limits_t *l = a->l;
-    orc_keylimit_t *e = &l->env.shm->keylimits[a->idx];
-    local_t *loc = &l->local[a->idx];
-    loc->flushing = false;
+    orc_keylimit_t *e = &a->l->env.shm->keylimits[a->idx];
     bool same = atomic_load(&e->spend_period) == a->n;
     if (rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_INTEGER && same) {
-        store_max(&e->fleet_spend, (int64_t)reply->integer);
-        atomic_fetch_sub(&e->spend_unsent, a->amount);
+        count_accepted(&e->fleet_spend, &e->spend_unsent, reply, a->amount);
     } else if (same) {
         loc->spend_delta += a->amount; /* sent again once the spend is known again */
         if (rc == ORC_REDIS_OK && reply->type == REDIS_REPLY_NIL)
             atomic_store(&e->spend_known, 0); /* Redis lost it: rebuilt on the next admission */
         else
-            l->redis_failed_ms = orc_now_ms();
+            a->l->redis_failed_ms = orc_now_ms();
     }
     free(a);
 }
